@@ -1,0 +1,105 @@
+"""Crash-safe writes: whole files via temp file + ``os.replace``, journals via append + fsync."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old or the new file, never half.
+
+    Args:
+        path: Destination file; its parent folder is created if missing.
+        data: The complete new contents.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Atomically write UTF-8 text (see :func:`atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+    """Atomically write ``obj`` as JSON with sorted keys (stable diffs, stable hashes)."""
+    atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=True, default=str) + "\n")
+
+
+def append_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> None:
+    """Append records as JSON lines and fsync, so a completed record survives a SIGKILL.
+
+    Each record is written with a single ``write`` call of a complete line. A crash can leave at
+    most one partial last line, which :func:`read_jsonl` reports and skips.
+
+    Args:
+        path: The journal file (created if missing).
+        records: Dictionaries to append, one line each.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records)
+    if not payload:
+        return
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(payload)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_jsonl(path: str | os.PathLike) -> tuple[list[dict[str, Any]], list[int]]:
+    """Read a JSON-lines journal, tolerating a torn or corrupt line.
+
+    Args:
+        path: The journal file; a missing file reads as empty.
+
+    Returns:
+        The parsed records, and the 1-based numbers of lines that could not be parsed
+        (typically a last line cut short by a crash).
+    """
+    path = Path(path)
+    records: list[dict[str, Any]] = []
+    bad: list[int] = []
+    if not path.exists():
+        return records, bad
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                bad.append(number)
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+            else:
+                bad.append(number)
+    return records, bad

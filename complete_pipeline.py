@@ -1,0 +1,107 @@
+"""Command-line entry point: ``python complete_pipeline.py --mode MODE [options]``.
+
+Thin by design: it parses arguments, resolves the config (defaults < ``--config`` file <
+flags), prepares the run folder and calls one stage function per mode. Errors a user can fix
+are printed as one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from common.errors import UserError
+
+MODES = ("features", "baseline", "nas", "quantization", "reports", "full", "latency-table", "validate-latency")
+BUILT_MODES = ("features",)
+DEFAULT_MODE = "features"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (kept separate so tests and docs can inspect it)."""
+    p = argparse.ArgumentParser(
+        prog="complete_pipeline.py",
+        description="Hardware-aware evolutionary NAS for small, fast audio classifiers.",
+    )
+    p.add_argument("--mode", choices=MODES, default=DEFAULT_MODE, help=f"stage to run (default: {DEFAULT_MODE})")
+    p.add_argument("--config", metavar="FILE", help="YAML/TOML/JSON config file (sections: run, data, features)")
+    p.add_argument("--out", metavar="DIR", help="run folder (default: runs/<run name or dataset>)")
+    p.add_argument("--dataset", metavar="NAME", help="dataset loader name, or 'auto' (default: synthetic)")
+    p.add_argument("--dataset-path", metavar="PATH", help="dataset root folder (or CSV manifest)")
+    p.add_argument("--split", choices=("official", "stratified", "speaker"), help="split protocol")
+    p.add_argument("--seed", type=int, help="seed of training and search")
+    p.add_argument("--jobs", type=int, help="worker processes (-1: all cores)")
+    p.add_argument("--cache-dir", metavar="DIR", help="where datasets and features are cached")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return p
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The config values given as flags, as a nested dict (``None`` = not given)."""
+    dataset = args.dataset
+    if dataset is None and args.dataset_path is not None:
+        dataset = "auto"
+    return {
+        "run": {
+            "seed": args.seed,
+            "jobs": args.jobs,
+            "cache_dir": args.cache_dir,
+            "progress": False if args.no_progress else None,
+        },
+        "data": {"dataset": dataset, "path": args.dataset_path, "split": args.split},
+    }
+
+
+def run_features(cfg, run_dir: Path) -> None:
+    """``--mode features``: extract (or load cached) features and report the splits."""
+    from pipeline.data_stage import prepare_features
+
+    start = time.perf_counter()
+    feats = prepare_features(cfg, run_dir)
+    sizes = {name: len(feats.splits[name]) for name in ("train", "val", "test")}
+    skipped = len(feats.paths) - sum(sizes.values())
+    print(
+        f"[{feats.dataset}] {sum(sizes.values())} clips, {feats.n_classes} classes, features "
+        f"{feats.x.shape[1]}x{feats.x.shape[2]} ({feats.config.kind}); "
+        f"train {sizes['train']} / val {sizes['val']} / test {sizes['test']} ({feats.splits.protocol}); "
+        f"{skipped} skipped; cache {'hit' if feats.cache_hit else 'written'} "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
+    print(f"results in {run_dir}/ (config.json, data/summary.json, data/clips.csv, skipped_files.csv)")
+
+
+STAGES = {"features": run_features}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        from pipeline.config import build_config
+        from pipeline.run_folder import default_run_dir, init_run_folder
+
+        if args.mode not in BUILT_MODES:
+            raise UserError(
+                f"--mode {args.mode} is not built yet; working modes: {', '.join(BUILT_MODES)}"
+            )
+        cfg = build_config(args.config, overrides_from_args(args))
+        run_dir = Path(args.out) if args.out else default_run_dir(cfg)
+        init_run_folder(run_dir, cfg)
+        STAGES[args.mode](cfg, run_dir)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

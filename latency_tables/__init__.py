@@ -1,0 +1,1 @@
+"""Latency on devices: op keys, per-device lookup tables, end-to-end measurement and validated prediction."""

@@ -1,0 +1,1 @@
+"""Orchestration: the composed pipeline config and one stage function per CLI mode."""

@@ -1,0 +1,84 @@
+"""The pipeline's resolved configuration: defaults, then a config file, then command-line flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common.config_io import dataclass_from_dict, load_config_file, merge_dicts
+from train.data_config import DataConfig
+from train.features import FeatureConfig
+
+DEFAULT_CACHE_ENV = "EDGE_AUDIO_NAS_CACHE"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Settings of the run as a whole."""
+
+    name: str | None = None  # run folder name under runs/ (default: the dataset name)
+    seed: int = 0  # seed of training and search (splits have their own, data.seed)
+    jobs: int = -1  # worker processes for feature extraction (-1: all cores)
+    cache_dir: str | None = None  # feature/dataset cache (default: $EDGE_AUDIO_NAS_CACHE or ~/.cache/edge-audio-nas)
+    progress: bool = True  # show progress bars
+
+    def __post_init__(self) -> None:
+        if self.jobs == 0 or self.jobs < -1:
+            raise ValueError(f"run.jobs must be -1 (all cores) or a positive count, got {self.jobs}")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """One typed section per stage; the config file uses the same section names."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form, loadable again with :func:`build_config` (as ``--config config.json``)."""
+        return dataclasses.asdict(self)
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where datasets and features are cached."""
+        if self.run.cache_dir:
+            return Path(self.run.cache_dir).expanduser()
+        env = os.environ.get(DEFAULT_CACHE_ENV)
+        return Path(env).expanduser() if env else Path.home() / ".cache" / "edge-audio-nas"
+
+    @property
+    def run_name(self) -> str:
+        """Run folder name: ``run.name`` or the dataset name."""
+        return self.run.name or self.data.dataset
+
+
+def build_config(config_file: str | Path | None, overrides: dict[str, Any]) -> PipelineConfig:
+    """Resolve the config: dataclass defaults < config file < command-line overrides.
+
+    Args:
+        config_file: Optional YAML/TOML/JSON file with sections ``run``, ``data``, ``features``.
+        overrides: Nested dict of values given on the command line (``None`` values are ignored).
+
+    Raises:
+        UserError: Unknown keys, wrong types or invalid values, naming the field.
+    """
+    data = load_config_file(config_file) if config_file else {}
+    where = f"config file {config_file}" if config_file else "config"
+    merged = merge_dicts(data, _drop_none(overrides))
+    return dataclass_from_dict(PipelineConfig, merged, where=where)
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            value = _drop_none(value)
+            if value:
+                out[key] = value
+        elif value is not None:
+            out[key] = value
+    return out

@@ -1,0 +1,106 @@
+"""The features stage: load a dataset, extract cached features, split, normalise, report skips."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from common.atomic import atomic_write_json, atomic_write_text
+from common.errors import UserError
+from pipeline.config import PipelineConfig
+from train.datasets import AudioDataset, load_dataset
+from train.datasets.synthetic import generate_synthetic
+from train.feature_cache import extract_features
+from train.feature_set import Features
+from train.normalization import compute_normalization
+from train.splits import make_splits
+
+log = logging.getLogger(__name__)
+
+
+def resolve_dataset(cfg: PipelineConfig) -> AudioDataset:
+    """Load the configured dataset; the built-in synthetic data is generated on first use.
+
+    Raises:
+        UserError: No path for a real dataset, or any loader error.
+    """
+    data = cfg.data
+    if data.dataset == "synthetic" and data.path is None:
+        return load_dataset(generate_synthetic(data.synthetic, cfg.cache_dir), "synthetic")
+    if data.path is None:
+        raise UserError(f"dataset '{data.dataset}' needs --dataset-path pointing at its root folder")
+    name = None if data.dataset == "auto" else data.dataset
+    return load_dataset(data.path, name)
+
+
+def _csv_text(header: list[str], rows: list[list[object]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _check_bad_share(skipped: list[tuple[str, str]], n_total: int, cfg: PipelineConfig, run_dir: Path) -> None:
+    share = len(skipped) / max(n_total, 1)
+    if share > cfg.data.max_bad_fraction:
+        raise UserError(
+            f"{len(skipped)} of {n_total} audio files ({share:.1%}) could not be used, more than "
+            f"data.max_bad_fraction={cfg.data.max_bad_fraction:.1%}; see {run_dir / 'skipped_files.csv'} "
+            f"(first: {skipped[0][0]}: {skipped[0][1]})"
+        )
+
+
+def prepare_features(cfg: PipelineConfig, run_dir: Path) -> Features:
+    """Run the features stage and write its outputs into ``run_dir``.
+
+    Writes ``skipped_files.csv`` (every unusable file with its reason), ``data/clips.csv``
+    (each clip's label, speaker, fold and split) and ``data/summary.json`` (counts, split
+    protocol, feature shape, cache key, normalisation statistics).
+
+    Raises:
+        UserError: Dataset problems, or more unusable files than ``data.max_bad_fraction``.
+    """
+    dataset = resolve_dataset(cfg)
+    cache = extract_features(dataset, cfg.features, cfg.cache_dir, jobs=cfg.run.jobs, progress=cfg.run.progress)
+    n_total = len(dataset.clips) + len(dataset.missing)
+    atomic_write_text(run_dir / "skipped_files.csv", _csv_text(["path", "reason"], [list(s) for s in cache.skipped]))
+    _check_bad_share(cache.skipped, n_total, cfg, run_dir)
+
+    classes = dataset.classes
+    y = np.array([classes.index(c.label) for c in dataset.clips], dtype=np.int64)
+    splits = make_splits(dataset.clips, y, cache.valid, cfg.data)
+    for name in ("train", "val", "test"):
+        if len(splits[name]) == 0:
+            raise UserError(f"the {name} split is empty ({splits.protocol}); the dataset is too small to split")
+    norm = compute_normalization(cache.x, splits.train)
+    speakers = np.array([c.speaker for c in dataset.clips], dtype=object) if dataset.has_speakers else None
+
+    split_names = splits.name_of(len(dataset.clips))
+    rows = [[str(c.path), c.label, c.speaker or "", "" if c.fold is None else c.fold, split_names[i]]
+            for i, c in enumerate(dataset.clips)]
+    atomic_write_text(run_dir / "data" / "clips.csv", _csv_text(["path", "label", "speaker", "fold", "split"], rows))
+    summary = {
+        "dataset": dataset.name,
+        "root": str(dataset.root),
+        "classes": classes,
+        "n_files": n_total,
+        "n_skipped": len(cache.skipped),
+        "split_protocol": splits.protocol,
+        "split_sizes": {name: len(splits[name]) for name in ("train", "val", "test")},
+        "feature_shape": list(cache.x.shape[1:]),
+        "cache_key": cache.key,
+        "cache_hit": cache.hit,
+        "cache_folder": str(cache.folder),
+        "normalization": norm.to_dict(),
+    }
+    atomic_write_json(run_dir / "data" / "summary.json", summary)
+    return Features(
+        x=cache.x, y=y, classes=classes, splits=splits, normalization=norm, speakers=speakers,
+        paths=[str(c.path) for c in dataset.clips], dataset=dataset.name, config=cfg.features,
+        cache_key=cache.key, cache_hit=cache.hit,
+    )

@@ -1,0 +1,1 @@
+"""Reports: fronts, tables and plots computed from a run folder alone."""

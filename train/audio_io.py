@@ -1,0 +1,89 @@
+"""Reading audio robustly: mono float32 at a target rate, or a :class:`BadAudioError` with a reason."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import librosa
+import numpy as np
+import soundfile as sf
+
+
+class BadAudioError(Exception):
+    """A file that cannot be used as audio; ``str(exc)`` is the reason recorded in skipped_files.csv."""
+
+
+def wav_truncation(path: Path) -> str | None:
+    """Check a RIFF/WAVE file's ``data`` chunk against the bytes actually present.
+
+    libsndfile silently reads what is there when a WAV is cut short; this finds the cut.
+
+    Returns:
+        A reason string if the file is truncated, else ``None`` (also for non-WAV files).
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = f.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return None
+        offset = 12
+        while offset + 8 <= size:
+            f.seek(offset)
+            chunk_id, chunk_size = struct.unpack("<4sI", f.read(8))
+            if chunk_id == b"data":
+                available = size - offset - 8
+                if chunk_size != 0xFFFFFFFF and available < chunk_size:
+                    return f"truncated WAV: data chunk declares {chunk_size} bytes, file holds {available}"
+                return None
+            offset += 8 + chunk_size + (chunk_size & 1)
+    return "WAV without a data chunk"
+
+
+def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Read ``path`` as mono float32 samples at ``sample_rate`` Hz.
+
+    Stereo (or more channels) is averaged to mono; other sample rates are resampled with
+    soxr (high quality).
+
+    Raises:
+        BadAudioError: Missing, empty, truncated, unreadable or non-audio file, no samples,
+            or NaN/inf samples.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BadAudioError("file not found")
+    if path.stat().st_size == 0:
+        raise BadAudioError("empty file (0 bytes)")
+    try:
+        truncated = wav_truncation(path)
+    except OSError as exc:
+        raise BadAudioError(f"unreadable: {exc}") from None
+    if truncated:
+        raise BadAudioError(truncated)
+    try:
+        data, sr = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        reason = str(exc).split(":", 1)[-1].strip() or type(exc).__name__
+        raise BadAudioError(f"not readable as audio: {reason}") from None
+    if data.shape[0] == 0:
+        raise BadAudioError("no samples (0 frames)")
+    bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
+    if bad:
+        raise BadAudioError(f"{bad} NaN/inf sample(s)")
+    mono = data.mean(axis=1)
+    if sr != sample_rate:
+        mono = librosa.resample(mono, orig_sr=sr, target_sr=sample_rate, res_type="soxr_hq")
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def fix_length(samples: np.ndarray, n_samples: int) -> np.ndarray:
+    """Centre-crop or zero-pad (evenly on both sides) to exactly ``n_samples``."""
+    n = len(samples)
+    if n > n_samples:
+        start = (n - n_samples) // 2
+        return samples[start : start + n_samples]
+    if n < n_samples:
+        before = (n_samples - n) // 2
+        return np.pad(samples, (before, n_samples - n - before))
+    return samples

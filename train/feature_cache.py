@@ -1,0 +1,170 @@
+"""Extract features once, in parallel, into a memory-mapped cache keyed by files and settings.
+
+Cache layout (one folder per key under ``<cache_dir>/features/``)::
+
+    <key>/features.npy   float32 (n_clips, n_bins, n_frames), row i = dataset.clips[i]
+    <key>/valid.npy      bool (n_clips,), False for files that could not be read
+    <key>/index.json     key inputs, shapes, and the skipped files with their reasons
+
+The key hashes the clip paths with their sizes and modification times, plus every
+:class:`FeatureConfig` field, so a changed, added or removed file or a changed setting gives a
+new key. The folder is built under a temporary name and renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+from tqdm import tqdm
+
+from common.hashing import stable_hash
+from train.audio_io import BadAudioError, fix_length, read_audio
+from train.datasets.base import AudioDataset
+from train.features import FeatureConfig, compute_features
+
+CACHE_VERSION = 1
+CHUNK_SIZE = 64  # files per parallel task
+
+
+@dataclass
+class FeatureCache:
+    """Features of every clip of a dataset, memory-mapped from the cache.
+
+    Attributes:
+        x: float32 memmap of shape (n_clips, n_bins, n_frames); rows of invalid clips are zero.
+        valid: Which rows hold features (False: the file was skipped).
+        skipped: (path, reason) for every file that was skipped, incl. files listed but missing.
+        key: The cache key (folder name).
+        folder: The cache folder.
+        hit: True when the features were loaded from an existing cache.
+    """
+
+    x: np.ndarray
+    valid: np.ndarray
+    skipped: list[tuple[str, str]]
+    key: str
+    folder: Path
+    hit: bool
+
+
+def cache_key(dataset: AudioDataset, cfg: FeatureConfig) -> str:
+    """Hash of (clip paths + sizes + mtimes, feature settings, cache version)."""
+    files = []
+    for clip in dataset.clips:
+        try:
+            st = os.stat(clip.path)
+            files.append([str(clip.path), st.st_size, st.st_mtime_ns])
+        except OSError:
+            files.append([str(clip.path), -1, -1])
+    return stable_hash(
+        {"version": CACHE_VERSION, "features": dataclasses.asdict(cfg), "files": files}, length=20
+    )
+
+
+def _extract_one(path: str, cfg: FeatureConfig) -> tuple[np.ndarray | None, str | None]:
+    try:
+        samples = fix_length(read_audio(path, cfg.sample_rate), cfg.n_samples)
+    except BadAudioError as exc:
+        return None, str(exc)
+    return compute_features(samples, cfg), None
+
+
+def _extract_chunk(paths: list[str], cfg: FeatureConfig) -> list[tuple[np.ndarray | None, str | None]]:
+    return [_extract_one(p, cfg) for p in paths]
+
+
+def _load(folder: Path, key: str, missing: list[tuple[str, str]]) -> FeatureCache:
+    index = json.loads((folder / "index.json").read_text())
+    return FeatureCache(
+        x=np.load(folder / "features.npy", mmap_mode="r"),
+        valid=np.load(folder / "valid.npy"),
+        skipped=missing + [(s[0], s[1]) for s in index["skipped"]],
+        key=key,
+        folder=folder,
+        hit=True,
+    )
+
+
+def extract_features(
+    dataset: AudioDataset,
+    cfg: FeatureConfig,
+    cache_dir: str | Path,
+    jobs: int = -1,
+    progress: bool = True,
+) -> FeatureCache:
+    """Features of every clip of ``dataset``, from the cache or freshly extracted into it.
+
+    Args:
+        dataset: The loaded dataset; row i of the result belongs to ``dataset.clips[i]``.
+        cfg: Feature settings.
+        cache_dir: Root of the cache (features go under ``<cache_dir>/features/<key>``).
+        jobs: joblib worker processes (-1: all cores; 1: in this process).
+        progress: Show a tqdm bar while extracting.
+
+    Returns:
+        The memory-mapped features, validity mask and skipped files.
+    """
+    key = cache_key(dataset, cfg)
+    root = Path(cache_dir) / "features"
+    folder = root / key
+    missing = [(str(p), reason) for p, reason in dataset.missing]
+    if (folder / "index.json").is_file():
+        return _load(folder, key, missing)
+
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{key}-"))
+    try:
+        n = len(dataset.clips)
+        x = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float32, shape=(n, *cfg.shape))
+        valid = np.zeros(n, dtype=bool)
+        skipped: list[tuple[str, str]] = []  # unreadable files (missing ones are added on load)
+        paths = [str(c.path) for c in dataset.clips]
+        chunks = [paths[i : i + CHUNK_SIZE] for i in range(0, n, CHUNK_SIZE)]
+        n_jobs = 1 if len(chunks) <= 1 else jobs
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_extract_chunk)(chunk, cfg) for chunk in chunks
+        )
+        bar = tqdm(total=n, desc=f"features ({dataset.name})", unit="file", disable=not progress)
+        row = 0
+        for chunk_result in results:
+            for feats, reason in chunk_result:
+                if feats is None:
+                    skipped.append((paths[row], reason))
+                else:
+                    x[row] = feats
+                    valid[row] = True
+                row += 1
+            bar.update(len(chunk_result))
+        bar.close()
+        x.flush()
+        del x
+        np.save(tmp / "valid.npy", valid)
+        index = {
+            "version": CACHE_VERSION,
+            "key": key,
+            "dataset": dataset.name,
+            "root": str(dataset.root),
+            "n_clips": n,
+            "shape": list(cfg.shape),
+            "features": dataclasses.asdict(cfg),
+            "skipped": skipped,
+        }
+        (tmp / "index.json").write_text(json.dumps(index, indent=1))
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # a concurrent run completed the same key first: use theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    cache = _load(folder, key, missing)
+    cache.hit = False
+    return cache

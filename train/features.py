@@ -1,0 +1,106 @@
+"""Log-mel and MFCC features of fixed-length clips, computed with librosa."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import librosa
+import numpy as np
+
+FEATURE_KINDS = ("logmel", "mfcc")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How audio becomes a (n_bins, n_frames) feature matrix. Every field enters the cache key."""
+
+    kind: str = "logmel"  # "logmel" (dB) or "mfcc" (DCT of the dB log-mel)
+    sample_rate: int = 16000  # Hz; audio is resampled to this
+    clip_seconds: float = 1.0  # clips are centre-cropped or zero-padded to this length
+    n_mels: int = 40  # mel bands
+    n_mfcc: int = 20  # coefficients kept when kind == "mfcc"
+    win_ms: float = 25.0  # analysis window
+    hop_ms: float = 10.0  # hop between frames
+    fmin_hz: float = 20.0
+    fmax_hz: float | None = None  # None: sample_rate / 2
+    top_db: float | None = 80.0  # dynamic range kept below each clip's peak (None: all)
+
+    def __post_init__(self) -> None:
+        if self.kind not in FEATURE_KINDS:
+            raise ValueError(f"features.kind must be one of {', '.join(FEATURE_KINDS)}, got '{self.kind}'")
+        if self.sample_rate < 1000:
+            raise ValueError(f"features.sample_rate must be >= 1000 Hz, got {self.sample_rate}")
+        if self.clip_seconds <= 0:
+            raise ValueError(f"features.clip_seconds must be > 0, got {self.clip_seconds}")
+        if not 0 < self.hop_ms <= self.win_ms:
+            raise ValueError(f"features.hop_ms must be in (0, win_ms], got {self.hop_ms}")
+        if self.n_mels < 4:
+            raise ValueError(f"features.n_mels must be >= 4, got {self.n_mels}")
+        if self.kind == "mfcc" and not 1 <= self.n_mfcc <= self.n_mels:
+            raise ValueError(f"features.n_mfcc must be in 1..n_mels, got {self.n_mfcc}")
+        nyquist = self.sample_rate / 2
+        if self.fmax_hz is not None and not self.fmin_hz < self.fmax_hz <= nyquist:
+            raise ValueError(f"features.fmax_hz must be in (fmin_hz, {nyquist:g}], got {self.fmax_hz}")
+
+    @property
+    def win_length(self) -> int:
+        """Window length in samples."""
+        return round(self.sample_rate * self.win_ms / 1000)
+
+    @property
+    def hop_length(self) -> int:
+        """Hop length in samples."""
+        return round(self.sample_rate * self.hop_ms / 1000)
+
+    @property
+    def n_fft(self) -> int:
+        """FFT size: the next power of two at or above the window length."""
+        return 1 << (self.win_length - 1).bit_length()
+
+    @property
+    def n_samples(self) -> int:
+        """Samples per clip after cropping/padding."""
+        return round(self.sample_rate * self.clip_seconds)
+
+    @property
+    def n_bins(self) -> int:
+        """Feature rows: mel bands or MFCC coefficients."""
+        return self.n_mfcc if self.kind == "mfcc" else self.n_mels
+
+    @property
+    def n_frames(self) -> int:
+        """Feature columns (frames) of a clip, with centred frames."""
+        return 1 + self.n_samples // self.hop_length
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n_bins, n_frames) of one clip's features."""
+        return (self.n_bins, self.n_frames)
+
+
+def compute_features(samples: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Features of one clip already at ``cfg.sample_rate`` and ``cfg.n_samples`` long.
+
+    Args:
+        samples: Mono float32 samples.
+        cfg: The feature settings.
+
+    Returns:
+        float32 array of shape ``cfg.shape``: log-mel power in dB (re 1.0), or its MFCCs.
+    """
+    mel = librosa.feature.melspectrogram(
+        y=samples,
+        sr=cfg.sample_rate,
+        n_fft=cfg.n_fft,
+        win_length=cfg.win_length,
+        hop_length=cfg.hop_length,
+        n_mels=cfg.n_mels,
+        fmin=cfg.fmin_hz,
+        fmax=cfg.fmax_hz,
+        power=2.0,
+        center=True,
+    )
+    logmel = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=cfg.top_db)
+    if cfg.kind == "mfcc":
+        return librosa.feature.mfcc(S=logmel, n_mfcc=cfg.n_mfcc).astype(np.float32)
+    return logmel.astype(np.float32)
