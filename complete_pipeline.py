@@ -87,9 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         from pipeline.run_folder import default_run_dir, init_run_folder
 
         if args.mode not in BUILT_MODES:
-            raise UserError(
-                f"--mode {args.mode} is not built yet; working modes: {', '.join(BUILT_MODES)}"
-            )
+            raise UserError(f"--mode {args.mode} is not built yet; working modes: {', '.join(BUILT_MODES)}")
         cfg = build_config(args.config, overrides_from_args(args))
         run_dir = Path(args.out) if args.out else default_run_dir(cfg)
         init_run_folder(run_dir, cfg)

@@ -61,8 +61,7 @@ def check_known_keys(cls: type, data: dict[str, Any], where: str = "") -> None:
         path = f"{where}.{key}" if where else key
         if key not in names:
             raise UserError(
-                f"unknown config key '{path}'; valid keys{' in ' + where if where else ''}: "
-                + ", ".join(names)
+                f"unknown config key '{path}'; valid keys{' in ' + where if where else ''}: " + ", ".join(names)
             )
         sub = hints[key]
         if dataclasses.is_dataclass(sub) and isinstance(value, dict):

@@ -81,8 +81,10 @@ def prepare_features(cfg: PipelineConfig, run_dir: Path) -> Features:
     speakers = np.array([c.speaker for c in dataset.clips], dtype=object) if dataset.has_speakers else None
 
     split_names = splits.name_of(len(dataset.clips))
-    rows = [[str(c.path), c.label, c.speaker or "", "" if c.fold is None else c.fold, split_names[i]]
-            for i, c in enumerate(dataset.clips)]
+    rows = [
+        [str(c.path), c.label, c.speaker or "", "" if c.fold is None else c.fold, split_names[i]]
+        for i, c in enumerate(dataset.clips)
+    ]
     atomic_write_text(run_dir / "data" / "clips.csv", _csv_text(["path", "label", "speaker", "fold", "split"], rows))
     summary = {
         "dataset": dataset.name,
@@ -100,7 +102,15 @@ def prepare_features(cfg: PipelineConfig, run_dir: Path) -> Features:
     }
     atomic_write_json(run_dir / "data" / "summary.json", summary)
     return Features(
-        x=cache.x, y=y, classes=classes, splits=splits, normalization=norm, speakers=speakers,
-        paths=[str(c.path) for c in dataset.clips], dataset=dataset.name, config=cfg.features,
-        cache_key=cache.key, cache_hit=cache.hit,
+        x=cache.x,
+        y=y,
+        classes=classes,
+        splits=splits,
+        normalization=norm,
+        speakers=speakers,
+        paths=[str(c.path) for c in dataset.clips],
+        dataset=dataset.name,
+        config=cfg.features,
+        cache_key=cache.key,
+        cache_hit=cache.hit,
     )

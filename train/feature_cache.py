@@ -64,9 +64,7 @@ def cache_key(dataset: AudioDataset, cfg: FeatureConfig) -> str:
             files.append([str(clip.path), st.st_size, st.st_mtime_ns])
         except OSError:
             files.append([str(clip.path), -1, -1])
-    return stable_hash(
-        {"version": CACHE_VERSION, "features": dataclasses.asdict(cfg), "files": files}, length=20
-    )
+    return stable_hash({"version": CACHE_VERSION, "features": dataclasses.asdict(cfg), "files": files}, length=20)
 
 
 def _extract_one(path: str, cfg: FeatureConfig) -> tuple[np.ndarray | None, str | None]:

@@ -59,9 +59,7 @@ def _speaker_disjoint(clips: list[Clip], idx: np.ndarray, cfg: DataConfig) -> Sp
     groups: dict[str, list[str]] = {"test": [], "val": []}
     pos = 0
     for name, fraction in (("test", cfg.test_fraction), ("val", cfg.val_fraction)):
-        while pos < len(order) - 1 and (
-            not groups[name] or sum(counts[s] for s in groups[name]) < fraction * total
-        ):
+        while pos < len(order) - 1 and (not groups[name] or sum(counts[s] for s in groups[name]) < fraction * total):
             groups[name].append(order[pos])
             pos += 1
     if pos >= len(order):
@@ -96,8 +94,12 @@ def _official(clips: list[Clip], idx: np.ndarray, labels: np.ndarray, cfg: DataC
         if test_fold == val_fold:
             raise UserError("data.test_fold and data.val_fold must differ")
         train = idx[(folds != test_fold) & (folds != val_fold)]
-        return Splits(train, idx[folds == val_fold], idx[folds == test_fold],
-                      f"official (folds: test={test_fold}, val={val_fold})")
+        return Splits(
+            train,
+            idx[folds == val_fold],
+            idx[folds == test_fold],
+            f"official (folds: test={test_fold}, val={val_fold})",
+        )
     return None
 
 

@@ -10,14 +10,31 @@ from train.datasets.base import AudioDataset, Clip
 from train.datasets.registry import register_dataset
 
 CREMA_EMOTIONS = {
-    "ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU": "neutral", "SAD": "sad",
+    "ANG": "anger",
+    "DIS": "disgust",
+    "FEA": "fear",
+    "HAP": "happy",
+    "NEU": "neutral",
+    "SAD": "sad",
 }
 RAVDESS_EMOTIONS = {
-    "01": "neutral", "02": "calm", "03": "happy", "04": "sad",
-    "05": "angry", "06": "fearful", "07": "disgust", "08": "surprised",
+    "01": "neutral",
+    "02": "calm",
+    "03": "happy",
+    "04": "sad",
+    "05": "angry",
+    "06": "fearful",
+    "07": "disgust",
+    "08": "surprised",
 }
 EMODB_EMOTIONS = {
-    "W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "happiness", "T": "sadness", "N": "neutral",
+    "W": "anger",
+    "L": "boredom",
+    "E": "disgust",
+    "A": "fear",
+    "F": "happiness",
+    "T": "sadness",
+    "N": "neutral",
 }
 
 _CREMA = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})\.wav$", re.IGNORECASE)
@@ -73,8 +90,5 @@ def load_ravdess(root: Path) -> AudioDataset:
 )
 def load_emodb(root: Path) -> AudioDataset:
     """Load Emo-DB (Berlin): emotion letter after the text code; speaker = first two digits."""
-    clips = [
-        Clip(path=path, label=EMODB_EMOTIONS[m.group(3)], speaker=m.group(1))
-        for path, m in _wavs(root, _EMODB)
-    ]
+    clips = [Clip(path=path, label=EMODB_EMOTIONS[m.group(3)], speaker=m.group(1)) for path, m in _wavs(root, _EMODB)]
     return AudioDataset("emodb", root, clips)

@@ -98,7 +98,5 @@ def load_dataset(path: str | Path, name: str | None = None) -> AudioDataset:
     if not dataset.clips:
         raise UserError(f"no audio clips found for dataset '{name}' at {root}: expected {loader.expected}")
     if len(dataset.classes) < 2:
-        raise UserError(
-            f"dataset '{name}' at {root} has {len(dataset.classes)} class(es); at least 2 are needed"
-        )
+        raise UserError(f"dataset '{name}' at {root} has {len(dataset.classes)} class(es); at least 2 are needed")
     return dataset
