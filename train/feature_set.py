@@ -47,13 +47,17 @@ class Features:
         return len(self.classes)
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """Model input shape of one clip: (1, n_bins, n_frames)."""
+    def input_shape(self) -> tuple[int, ...]:
+        """Model input shape of one clip: (1, n_bins, n_frames), or (1, n_samples) for waveforms."""
+        if self.config.kind == "waveform":
+            return (1, self.x.shape[2])
         return (1, *self.x.shape[1:])
 
     def batch(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised features of shape (len(rows), 1, n_bins, n_frames) and their labels."""
-        order = np.argsort(rows)
+        """Normalised model inputs of shape (len(rows), *input_shape) and their labels."""
+        rows = np.asarray(rows)
+        order = np.argsort(rows, kind="stable")
         x = np.empty((len(rows), *self.x.shape[1:]), dtype=np.float32)
         x[order] = self.x[rows[order]]  # sorted reads are faster on a memmap
-        return self.normalization.apply(x)[:, None], self.y[rows]
+        x = self.normalization.apply(x)
+        return x.reshape(len(rows), *self.input_shape), self.y[rows]

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 import librosa
 import numpy as np
 
-FEATURE_KINDS = ("logmel", "mfcc")
+FEATURE_KINDS = ("logmel", "mfcc", "waveform")
 
 
 @dataclass(frozen=True)
 class FeatureConfig:
     """How audio becomes a (n_bins, n_frames) feature matrix. Every field enters the cache key."""
 
-    kind: str = "logmel"  # "logmel" (dB) or "mfcc" (DCT of the dB log-mel)
+    kind: str = "logmel"  # "logmel" (dB), "mfcc" (DCT of the dB log-mel) or "waveform" (raw samples)
     sample_rate: int = 16000  # Hz; audio is resampled to this
     clip_seconds: float = 1.0  # clips are centre-cropped or zero-padded to this length
     n_mels: int = 40  # mel bands
@@ -64,12 +64,14 @@ class FeatureConfig:
 
     @property
     def n_bins(self) -> int:
-        """Feature rows: mel bands or MFCC coefficients."""
-        return self.n_mfcc if self.kind == "mfcc" else self.n_mels
+        """Feature rows: mel bands, MFCC coefficients, or 1 for the raw waveform."""
+        return {"mfcc": self.n_mfcc, "waveform": 1}.get(self.kind, self.n_mels)
 
     @property
     def n_frames(self) -> int:
-        """Feature columns (frames) of a clip, with centred frames."""
+        """Feature columns of a clip: centred frames, or samples for the raw waveform."""
+        if self.kind == "waveform":
+            return self.n_samples
         return 1 + self.n_samples // self.hop_length
 
     @property
@@ -86,8 +88,11 @@ def compute_features(samples: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
         cfg: The feature settings.
 
     Returns:
-        float32 array of shape ``cfg.shape``: log-mel power in dB (re 1.0), or its MFCCs.
+        float32 array of shape ``cfg.shape``: log-mel power in dB (re 1.0), its MFCCs, or the
+        samples themselves as one row.
     """
+    if cfg.kind == "waveform":
+        return samples.astype(np.float32)[None, :]
     mel = librosa.feature.melspectrogram(
         y=samples,
         sr=cfg.sample_rate,

@@ -87,10 +87,11 @@ def _official(clips: list[Clip], idx: np.ndarray, labels: np.ndarray, cfg: DataC
     if (folds >= 0).all():
         known = sorted(set(folds.tolist()))
         test_fold = cfg.test_fold if cfg.test_fold is not None else known[-1]
+        if test_fold not in known:
+            raise UserError(f"data.test_fold={test_fold} is not a fold of this dataset; folds: {known}")
         val_fold = cfg.val_fold if cfg.val_fold is not None else known[known.index(test_fold) - 1]
-        for what, fold in (("test_fold", test_fold), ("val_fold", val_fold)):
-            if fold not in known:
-                raise UserError(f"data.{what}={fold} is not a fold of this dataset; folds: {known}")
+        if val_fold not in known:
+            raise UserError(f"data.val_fold={val_fold} is not a fold of this dataset; folds: {known}")
         if test_fold == val_fold:
             raise UserError("data.test_fold and data.val_fold must differ")
         train = idx[(folds != test_fold) & (folds != val_fold)]

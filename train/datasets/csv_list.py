@@ -19,6 +19,7 @@ def manifest_path(root: Path) -> Path:
 @register_dataset(
     "csv",
     detect=lambda root: manifest_path(root).is_file() and manifest_path(root).suffix.lower() == ".csv",
+    generic=True,
     expected="a CSV file (or a folder holding metadata.csv) with columns file_path,label[,speaker][,fold]",
 )
 def load_csv(root: Path) -> AudioDataset:

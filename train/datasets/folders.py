@@ -23,6 +23,7 @@ def _detect(root: Path) -> bool:
 @register_dataset(
     "folders",
     detect=_detect,
+    generic=True,
     expected="one sub-folder per class holding audio files (<root>/<class>/*.wav), at least 2 classes",
 )
 def load_folders(root: Path) -> AudioDataset:

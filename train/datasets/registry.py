@@ -19,18 +19,20 @@ class DatasetLoader:
         load: Reads the layout under a root folder (or file) into an :class:`AudioDataset`.
         detect: Cheap check whether a path has this layout (used when no name is given).
         expected: Human description of the files the layout needs, quoted in error messages.
+        generic: A catch-all layout (CSV manifest, folder per class), tried after the specific ones.
     """
 
     name: str
     load: Callable[[Path], AudioDataset]
     detect: Callable[[Path], bool]
     expected: str
+    generic: bool = False
 
 
 _LOADERS: dict[str, DatasetLoader] = {}
 
 
-def register_dataset(name: str, detect: Callable[[Path], bool], expected: str):
+def register_dataset(name: str, detect: Callable[[Path], bool], expected: str, generic: bool = False):
     """Decorator registering ``load(root) -> AudioDataset`` under ``name``.
 
     Example:
@@ -41,7 +43,7 @@ def register_dataset(name: str, detect: Callable[[Path], bool], expected: str):
     def wrap(load: Callable[[Path], AudioDataset]) -> Callable[[Path], AudioDataset]:
         if name in _LOADERS:
             raise ValueError(f"dataset loader '{name}' is registered twice")
-        _LOADERS[name] = DatasetLoader(name=name, load=load, detect=detect, expected=expected)
+        _LOADERS[name] = DatasetLoader(name=name, load=load, detect=detect, expected=expected, generic=generic)
         return load
 
     return wrap
@@ -69,8 +71,9 @@ def detect_dataset(path: Path) -> str:
     Raises:
         UserError: No layout matches; the message lists what each loader expects.
     """
-    for loader in _LOADERS.values():
-        if loader.name != "synthetic" and loader.detect(path):
+    candidates = [ld for ld in _LOADERS.values() if ld.name != "synthetic"]
+    for loader in sorted(candidates, key=lambda ld: ld.generic):  # specific layouts first
+        if loader.detect(path):
             return loader.name
     expected = "; ".join(f"{n}: {ld.expected}" for n, ld in _LOADERS.items() if n != "synthetic")
     raise UserError(f"no known dataset layout found at {path}. Expected one of: {expected}")

@@ -1,0 +1,74 @@
+"""The feature cache: hit on the second run, invalidation on file or setting changes, bad files skipped."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from audio_trees import make_folders, write_wav
+
+from train.datasets import load_dataset
+from train.feature_cache import extract_features
+from train.features import FeatureConfig
+
+CFG = FeatureConfig(clip_seconds=0.5)
+
+
+def _extract(root, cache, cfg=CFG, jobs=1):
+    return extract_features(load_dataset(root, "folders"), cfg, cache, jobs=jobs, progress=False)
+
+
+def test_second_run_hits_the_cache(tmp_path):
+    root = make_folders(tmp_path / "data")
+    first = _extract(root, tmp_path / "cache")
+    second = _extract(root, tmp_path / "cache")
+    assert not first.hit and second.hit and first.key == second.key
+    assert isinstance(second.x, np.memmap)
+    assert np.array_equal(np.asarray(first.x), np.asarray(second.x))
+    assert second.x.shape == (18, *CFG.shape) and second.valid.all()
+
+
+def test_parallel_extraction_equals_sequential(tmp_path):
+    root = make_folders(tmp_path / "data", per_class=30)  # > one chunk, so joblib workers run
+    seq = _extract(root, tmp_path / "c1", jobs=1)
+    par = _extract(root, tmp_path / "c2", jobs=2)
+    assert np.array_equal(np.asarray(seq.x), np.asarray(par.x))
+
+
+def test_changed_file_invalidates(tmp_path):
+    root = make_folders(tmp_path / "data")
+    first = _extract(root, tmp_path / "cache")
+    target = root / "cat" / "cat_0.wav"
+    write_wav(target, 2000)
+    os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 10**9))
+    second = _extract(root, tmp_path / "cache")
+    assert not second.hit and second.key != first.key
+    row = [c.path.name for c in load_dataset(root, "folders").clips].index("cat_0.wav")
+    assert not np.array_equal(np.asarray(first.x[row]), np.asarray(second.x[row]))
+
+
+def test_added_file_and_changed_config_invalidate(tmp_path):
+    root = make_folders(tmp_path / "data")
+    first = _extract(root, tmp_path / "cache")
+    write_wav(root / "dog" / "dog_new.wav", 900)
+    assert _extract(root, tmp_path / "cache").key != first.key
+    other = _extract(root, tmp_path / "cache", cfg=FeatureConfig(clip_seconds=0.5, n_mels=64))
+    assert not other.hit and other.x.shape[1] == 64
+
+
+def test_bad_files_are_skipped_and_listed(tmp_path):
+    root = make_folders(tmp_path / "data")
+    (root / "dog" / "dog_broken.wav").write_bytes(b"")
+    cache = _extract(root, tmp_path / "cache")
+    assert cache.valid.sum() == 18 and (~cache.valid).sum() == 1
+    assert len(cache.skipped) == 1 and cache.skipped[0][0].endswith("dog_broken.wav")
+    assert "empty" in cache.skipped[0][1]
+    again = _extract(root, tmp_path / "cache")
+    assert again.hit and again.skipped == cache.skipped
+
+
+def test_interrupted_extraction_leaves_no_cache_entry(tmp_path):
+    root = make_folders(tmp_path / "data")
+    _extract(root, tmp_path / "cache")
+    entries = [p.name for p in (tmp_path / "cache" / "features").iterdir()]
+    assert len(entries) == 1 and not entries[0].startswith(".tmp")

@@ -1,0 +1,62 @@
+"""Feature shapes and values: a pure tone lands in the right mel band."""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+import pytest
+
+from train.features import FeatureConfig, compute_features
+
+
+def _tone(freq, cfg):
+    t = np.arange(cfg.n_samples) / cfg.sample_rate
+    return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+@pytest.mark.parametrize(("n_mels", "frames"), [(40, 101), (64, 101)])
+def test_logmel_shape_defaults(n_mels, frames):
+    cfg = FeatureConfig(n_mels=n_mels)
+    assert (cfg.win_length, cfg.hop_length, cfg.n_fft) == (400, 160, 512)
+    out = compute_features(_tone(1000, cfg), cfg)
+    assert out.shape == cfg.shape == (n_mels, frames)
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("freq", [250.0, 1000.0, 3000.0, 6000.0])
+def test_pure_tone_lands_in_its_mel_band(freq):
+    cfg = FeatureConfig(n_mels=40)
+    out = compute_features(_tone(freq, cfg), cfg)
+    band = int(np.argmax(out[:, 20:80].mean(axis=1)))
+    centres = librosa.mel_frequencies(n_mels=cfg.n_mels + 2, fmin=cfg.fmin_hz, fmax=cfg.sample_rate / 2)[1:-1]
+    assert band == int(np.argmin(np.abs(centres - freq)))
+    assert out[band, 50] > out[:, 50].mean() + 20  # dB above the rest
+
+
+def test_mfcc_and_waveform_kinds():
+    mfcc = FeatureConfig(kind="mfcc", n_mfcc=13)
+    assert compute_features(_tone(500, mfcc), mfcc).shape == (13, 101)
+    wave = FeatureConfig(kind="waveform", clip_seconds=0.5)
+    x = _tone(500, wave)
+    out = compute_features(x, wave)
+    assert out.shape == wave.shape == (1, 8000) and np.array_equal(out[0], x)
+
+
+def test_other_sample_rate_and_hop():
+    cfg = FeatureConfig(sample_rate=8000, hop_ms=20, win_ms=32, clip_seconds=2.0)
+    assert cfg.n_fft == 256 and cfg.shape == (40, 101)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"kind": "cqt"}, "features.kind"),
+        ({"hop_ms": 30}, "features.hop_ms"),
+        ({"clip_seconds": 0}, "features.clip_seconds"),
+        ({"kind": "mfcc", "n_mfcc": 80}, "features.n_mfcc"),
+        ({"fmax_hz": 9000}, "features.fmax_hz"),
+    ],
+)
+def test_invalid_settings_name_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        FeatureConfig(**kwargs)
