@@ -1,0 +1,95 @@
+"""Typed settings of one training run: optimiser, schedule, regularisation, augmentation, device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEVICES = ("auto", "cpu", "cuda")
+AMP_MODES = ("auto", "off", "fp16", "bf16")
+
+# Fields that may change between a run and its resume without changing the result on CPU.
+RESUME_FREE_FIELDS = frozenset({"device", "amp", "num_threads", "progress", "eval_batch_size", "in_memory_max_mb"})
+
+
+@dataclass(frozen=True)
+class SpecAugmentConfig:
+    """SpecAugment masking (Park et al., 2019) on normalised (B, 1, F, T) batches; off by default.
+
+    Each mask has a width drawn uniformly from ``0..max width`` and a start drawn uniformly so the
+    mask lies inside the input; masked cells are set to 0, the per-band mean after normalisation.
+    """
+
+    freq_masks: int = 0  # frequency masks per example
+    freq_mask_bins: int = 0  # largest frequency-mask width, in feature bins
+    time_masks: int = 0  # time masks per example
+    time_mask_frames: int = 0  # largest time-mask width, in frames
+
+    def __post_init__(self) -> None:
+        for name in ("freq_masks", "freq_mask_bins", "time_masks", "time_mask_frames"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"train.spec_augment.{name} must be >= 0, got {getattr(self, name)}")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any mask can be non-empty."""
+        return (self.freq_masks > 0 and self.freq_mask_bins > 0) or (self.time_masks > 0 and self.time_mask_frames > 0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained; the defaults suit the short NAS accuracy proxy on CPU."""
+
+    epochs: int = 10  # passes over the (subset of the) training split
+    batch_size: int = 64  # training mini-batch size; the last incomplete batch of an epoch is dropped
+    lr: float = 3e-3  # peak AdamW learning rate, reached at the end of warm-up
+    weight_decay: float = 1e-2  # AdamW decoupled weight decay
+    warmup_epochs: float = 1.0  # linear warm-up length in epochs (fractions allowed), then cosine decay to 0
+    label_smoothing: float = 0.0  # cross-entropy label smoothing in [0, 1)
+    grad_clip_norm: float | None = 5.0  # clip the global gradient L2 norm to this (None: no clipping)
+    early_stopping_patience: int | None = None  # stop after this many epochs without val macro-F1 gain (None/0: off)
+    spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    mixup_alpha: float = 0.0  # mixup Beta(alpha, alpha) parameter (0: off)
+    device: str = "auto"  # auto (cuda when available) | cpu | cuda
+    amp: str = "auto"  # auto (bf16 or fp16 on CUDA, off on CPU) | off | fp16 | bf16 (the last two need CUDA)
+    num_threads: int = 1  # CPU intra-op threads during training; fixed, since results depend on it
+    train_subset: float = 1.0  # <= 1: fraction of the train split; > 1: at most this many training examples
+    subset_seed: int = 0  # seed of the train_subset draw; keep it fixed so all NAS candidates see the same rows
+    seed: int = 0  # seed of initialisation, shuffling, augmentation and dropout
+    reinit: bool = True  # re-initialise the model's weights from seed (False: train the given weights)
+    eval_batch_size: int = 512  # batch size of validation passes
+    in_memory_max_mb: int = 1024  # load a split as one tensor (on the device) up to this size; stream above
+    progress: bool = True  # show a tqdm progress bar
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, "epochs", "must be >= 1", self.epochs)
+        _check(self.batch_size >= 1, "batch_size", "must be >= 1", self.batch_size)
+        _check(self.eval_batch_size >= 1, "eval_batch_size", "must be >= 1", self.eval_batch_size)
+        _check(self.lr > 0, "lr", "must be > 0", self.lr)
+        _check(self.weight_decay >= 0, "weight_decay", "must be >= 0", self.weight_decay)
+        _check(self.warmup_epochs >= 0, "warmup_epochs", "must be >= 0", self.warmup_epochs)
+        _check(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)", self.label_smoothing)
+        clip = self.grad_clip_norm
+        _check(clip is None or clip > 0, "grad_clip_norm", "must be > 0 or None", clip)
+        patience = self.early_stopping_patience
+        _check(patience is None or patience >= 0, "early_stopping_patience", "must be >= 0 or None", patience)
+        _check(self.mixup_alpha >= 0, "mixup_alpha", "must be >= 0", self.mixup_alpha)
+        _check(self.device in DEVICES, "device", f"must be one of {', '.join(DEVICES)}", self.device)
+        _check(self.amp in AMP_MODES, "amp", f"must be one of {', '.join(AMP_MODES)}", self.amp)
+        _check(self.num_threads >= 1, "num_threads", "must be >= 1", self.num_threads)
+        subset = self.train_subset
+        _check(subset > 0 and (subset <= 1 or float(subset).is_integer()), "train_subset", _SUBSET_RULE, subset)
+        _check(self.in_memory_max_mb >= 0, "in_memory_max_mb", "must be >= 0", self.in_memory_max_mb)
+
+    def subset_size(self, n_train: int) -> int:
+        """Number of training examples used out of ``n_train`` (at least 1)."""
+        if self.train_subset <= 1:
+            return max(1, min(n_train, round(self.train_subset * n_train)))
+        return min(n_train, int(self.train_subset))
+
+
+_SUBSET_RULE = "must be a fraction in (0, 1] or a whole number of examples > 1"
+
+
+def _check(ok: bool, name: str, rule: str, value: object) -> None:
+    if not ok:
+        raise ValueError(f"train.{name} {rule}, got {value!r}")
