@@ -1,0 +1,282 @@
+"""Trainer tests on a small structured toy task built from the real Features/Splits/Normalization."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import train.trainer as trainer_mod
+from common.errors import UserError
+from train.checkpoint import load_checkpoint
+from train.evaluate import evaluate_model
+from train.feature_set import Features
+from train.features import FeatureConfig
+from train.normalization import compute_normalization
+from train.splits import Splits
+from train.train_config import SpecAugmentConfig, TrainConfig
+from train.trainer import select_train_rows, train_model, warmup_cosine
+
+N_CLASSES = 4
+N_BINS, N_FRAMES = 16, 24
+TIMING_KEYS = ("train_s", "val_s")
+
+
+def make_features(n_per_class: int = 60, signal: float = 0.8, seed: int = 0) -> Features:
+    """Noise plus extra energy in a class-specific band of bins: learnable, not trivially so."""
+    rng = np.random.default_rng(seed)
+    n = n_per_class * N_CLASSES
+    y = rng.permutation(np.repeat(np.arange(N_CLASSES), n_per_class)).astype(np.int64)
+    x = rng.normal(size=(n, N_BINS, N_FRAMES)).astype(np.float32)
+    band = N_BINS // N_CLASSES
+    for c in range(N_CLASSES):
+        x[y == c, c * band : (c + 1) * band, :] += signal
+    order = rng.permutation(n)
+    n_train, n_val = int(0.6 * n), int(0.2 * n)
+    splits = Splits(
+        np.sort(order[:n_train]), np.sort(order[n_train : n_train + n_val]), np.sort(order[n_train + n_val :]), "toy"
+    )
+    return Features(
+        x=x,
+        y=y,
+        classes=[f"class{c}" for c in range(N_CLASSES)],
+        splits=splits,
+        normalization=compute_normalization(x, splits.train),
+        speakers=np.array([f"spk{i % 3}" for i in range(n)], dtype=object),
+        paths=[f"clip{i}.wav" for i in range(n)],
+        dataset="toy",
+        config=FeatureConfig(),
+        cache_key="toy",
+        cache_hit=True,
+    )
+
+
+class TinyCNN(nn.Module):
+    """(B, 1, 16, 24) -> (B, n_classes); keeps coarse frequency position, pools time away."""
+
+    def __init__(self, n_classes: int = N_CLASSES, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d((4, 1)),
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(64, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+@pytest.fixture(scope="module")
+def features() -> Features:
+    return make_features()
+
+
+def fast_cfg(**overrides) -> TrainConfig:
+    base = {"epochs": 4, "batch_size": 32, "lr": 1e-2, "progress": False, "seed": 0}
+    return TrainConfig(**{**base, **overrides})
+
+
+def state_of(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def strip_timing(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in history]
+
+
+def test_learns_toy_task_above_chance(features):
+    model = TinyCNN()
+    result = train_model(model, features, fast_cfg(epochs=8), spec="tiny")
+    assert result.epochs_run == 8 and len(result.history) == 8
+    assert result.best_val_accuracy > 0.7  # chance is 0.25
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    test = evaluate_model(model, features, "test")
+    assert test["split"] == "test" and test["accuracy"] > 0.6
+    assert set(test["per_speaker"]) == {"spk0", "spk1", "spk2"}
+    assert result.best_path is None and result.last_path is None
+
+
+def test_same_seed_gives_identical_weights_and_other_seed_differs(features):
+    runs = []
+    for build_seed, seed in ((1, 0), (2, 0), (3, 1)):
+        torch.manual_seed(build_seed)  # the caller's init must not matter: the trainer re-seeds it
+        model = TinyCNN()
+        result = train_model(model, features, fast_cfg(seed=seed))
+        runs.append((state_of(model), strip_timing(result.history)))
+    assert same_state(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+    assert not same_state(runs[0][0], runs[2][0])
+
+
+def test_streaming_matches_in_memory(features):
+    a, b = TinyCNN(), TinyCNN()
+    train_model(a, features, fast_cfg(epochs=2))
+    train_model(b, features, fast_cfg(epochs=2, in_memory_max_mb=0))  # forces streaming from the array
+    assert same_state(state_of(a), state_of(b))
+
+
+def test_global_random_states_and_threads_untouched(features):
+    random.seed(123)
+    torch.manual_seed(123)
+    model = TinyCNN()
+    py_state, torch_state, threads = random.getstate(), torch.get_rng_state(), torch.get_num_threads()
+    train_model(model, features, fast_cfg(epochs=1, num_threads=1))
+    assert random.getstate() == py_state
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert torch.get_num_threads() == threads
+
+
+def test_resume_after_interruption_is_bit_identical(features, tmp_path, monkeypatch):
+    cfg = fast_cfg(epochs=5, spec_augment=SpecAugmentConfig(1, 3, 1, 4), mixup_alpha=0.2)
+    straight = TinyCNN()
+    full = train_model(straight, features, cfg, out_dir=tmp_path / "straight", spec="tiny")
+
+    real_save = trainer_mod.save_checkpoint
+
+    def save_then_crash(state, *paths):
+        real_save(state, *paths)
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt  # as if killed right after epoch 2's checkpoint
+
+    monkeypatch.setattr(trainer_mod, "save_checkpoint", save_then_crash)
+    out = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        train_model(TinyCNN(), features, cfg, out_dir=out, spec="tiny")
+    monkeypatch.setattr(trainer_mod, "save_checkpoint", real_save)
+    assert load_checkpoint(out / "last.pt", "tiny")["epoch"] == 2
+
+    resumed_model = TinyCNN()
+    resumed = train_model(resumed_model, features, cfg, out_dir=out, spec="tiny", resume=True)
+    assert resumed.resumed_from_epoch == 2 and resumed.epochs_run == 5
+    assert strip_timing(resumed.history) == strip_timing(full.history)
+    assert resumed.best_epoch == full.best_epoch
+    assert same_state(state_of(resumed_model), state_of(straight))  # best weights, returned in the model
+    last_a = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
+    last_b = load_checkpoint(out / "last.pt")["model"]
+    assert same_state(last_a, last_b)  # final weights
+
+
+def test_resume_of_finished_run_trains_nothing(features, tmp_path):
+    cfg = fast_cfg(epochs=2)
+    first = train_model(TinyCNN(), features, cfg, out_dir=tmp_path, spec="tiny")
+    model = TinyCNN()
+    again = train_model(model, features, cfg, out_dir=tmp_path, spec="tiny", resume=True)
+    assert again.resumed_from_epoch == 2 and again.history == first.history
+    best = load_checkpoint(tmp_path / "best.pt", "tiny")
+    assert same_state(state_of(model), best["model"])
+
+
+def test_best_pt_holds_best_val_epoch(features, tmp_path):
+    model = TinyCNN()
+    result = train_model(model, features, fast_cfg(epochs=6, lr=3e-2), out_dir=tmp_path, spec="tiny")
+    scores = [row["val_macro_f1"] for row in result.history]
+    assert result.best_epoch == int(np.argmax(scores)) + 1  # first epoch reaching the maximum
+    best = load_checkpoint(result.best_path, "tiny")
+    last = load_checkpoint(result.last_path, "tiny")
+    assert best["epoch"] == result.best_epoch and last["epoch"] == 6
+    assert best["best"]["val_macro_f1"] == max(scores)
+    assert same_state(state_of(model), best["model"])
+    assert best["config"]["train"]["epochs"] == 6 and best["config"]["data"]["classes"] == features.classes
+    assert {"optimizer", "scheduler", "rng", "history"} <= best.keys()
+    # the returned model reproduces the best epoch's validation score
+    assert evaluate_model(model, features, "val")["macro_f1"] == pytest.approx(max(scores), abs=1e-12)
+
+
+def test_early_stopping_stops_after_patience(features):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(N_BINS * N_FRAMES, N_CLASSES))  # no batch norm: fixed outputs
+    result = train_model(model, features, fast_cfg(epochs=30, lr=1e-12, early_stopping_patience=2))
+    assert result.stopped_early
+    assert result.best_epoch == 1 and result.epochs_run == 3
+
+
+def test_augmentation_paths_run_and_eval_is_unmasked(features, monkeypatch):
+    calls = []
+    real = trainer_mod.spec_augment
+
+    def spy(x, cfg, rng):
+        calls.append(torch.is_grad_enabled())
+        return real(x, cfg, rng)
+
+    monkeypatch.setattr(trainer_mod, "spec_augment", spy)
+    cfg = fast_cfg(epochs=2, mixup_alpha=0.4, label_smoothing=0.1, spec_augment=SpecAugmentConfig(2, 4, 2, 6))
+    model = TinyCNN()
+    result = train_model(model, features, cfg)
+    steps = len(features.splits.train) // cfg.batch_size
+    assert len(calls) == 2 * steps and all(calls)  # training batches only, never validation
+    assert all(np.isfinite(row["train_loss"]) for row in result.history)
+    assert evaluate_model(model, features, "val")["accuracy"] == pytest.approx(result.best_val_accuracy)
+
+
+def test_test_split_is_never_read(features):
+    x = np.array(features.x)
+    x[features.splits.test] = np.nan  # any read of a test row would poison training
+    poisoned = dataclasses.replace(features, x=x)
+    result = train_model(TinyCNN(), poisoned, fast_cfg(epochs=2))
+    assert all(np.isfinite(row["train_loss"]) and np.isfinite(row["val_loss"]) for row in result.history)
+
+
+def test_out_dir_none_writes_no_file(features, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the proxy must not write files")
+
+    monkeypatch.setattr(trainer_mod, "save_checkpoint", forbidden)
+    train_model(TinyCNN(), features, fast_cfg(epochs=1))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_refuses_other_spec_corrupt_file_and_changed_config(features, tmp_path):
+    cfg = fast_cfg(epochs=1)
+    train_model(TinyCNN(), features, cfg, out_dir=tmp_path, spec="tiny")
+    with pytest.raises(UserError, match="belongs to architecture 'tiny', but 'other' was expected"):
+        train_model(TinyCNN(), features, cfg, out_dir=tmp_path, spec="other", resume=True)
+    with pytest.raises(UserError, match=r"different settings \(lr\)"):
+        train_model(TinyCNN(), features, fast_cfg(epochs=1, lr=0.5), out_dir=tmp_path, spec="tiny", resume=True)
+    last = tmp_path / "last.pt"
+    last.write_bytes(last.read_bytes()[:100])
+    with pytest.raises(UserError, match="corrupt or truncated"):
+        train_model(TinyCNN(), features, cfg, out_dir=tmp_path, spec="tiny", resume=True)
+
+
+def test_train_subset_is_stratified_and_sized(features):
+    n_train = len(features.splits.train)
+    half = select_train_rows(features, TrainConfig(train_subset=0.5))
+    forty = select_train_rows(features, TrainConfig(train_subset=40))
+    assert len(half) == round(0.5 * n_train) and len(forty) == 40
+    assert set(forty) <= set(features.splits.train)
+    assert len(np.unique(features.y[forty])) == N_CLASSES
+    assert np.array_equal(forty, select_train_rows(features, TrainConfig(train_subset=40, seed=9)))  # subset_seed only
+    result = train_model(TinyCNN(), features, fast_cfg(epochs=1, train_subset=40))
+    assert result.n_train == 40
+
+
+def test_warmup_cosine_schedule():
+    factors = [warmup_cosine(step, warmup_steps=4, total_steps=12) for step in range(12)]
+    assert factors[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert factors[4] == 1.0 and all(a > b for a, b in itertools.pairwise(factors[4:]))
+    assert 0 < factors[-1] < 0.05
+
+
+def test_cuda_request_without_gpu_is_a_user_error(features):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(UserError, match="no CUDA device"):
+        train_model(TinyCNN(), features, fast_cfg(device="cuda"))
+    with pytest.raises(UserError, match="needs a CUDA device"):
+        train_model(TinyCNN(), features, fast_cfg(device="cpu", amp="fp16"))
