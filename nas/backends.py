@@ -1,0 +1,273 @@
+"""Where evaluations run: in this process, in loky worker processes, or on a dask cluster.
+
+Each backend submits :func:`run_task` calls and reports finished ones; :mod:`nas.evaluation`
+drives them (windowing, retries, journaling). A task returns a plain dict and never raises for
+a failing ``evaluate``; only infrastructure failures surface, as :class:`WorkerLost`.
+
+* ``inline``: sequential, in the search process (no isolation: a crash in ``evaluate`` kills
+  the search; for debugging and tests). Global RNG states are restored around each call.
+* ``loky`` (default): ``jobs`` worker processes from joblib's loky, each limited to
+  ``threads_per_worker`` threads (default ``cpus // jobs``) through the usual OpenMP/MKL/BLAS
+  variables, so torch in ``jobs`` workers does not oversubscribe the cores. A dying worker breaks
+  the whole pool: every in-flight task reports :class:`WorkerLost` with ``attributable=False``.
+* ``dask``: a ``dask.distributed.Client`` on ``scheduler``; all tasks are submitted at once and
+  the scheduler places them. Dask reschedules tasks of a dead worker by itself and raises
+  ``KilledWorker`` for a task that kept killing workers: reported as ``attributable=True``.
+  Start workers without ``MALLOC_TRIM_THRESHOLD_`` (see :func:`recommended_dask_config`).
+"""
+
+from __future__ import annotations
+
+import abc
+import concurrent.futures
+import datetime
+import os
+import socket
+import time
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from common.errors import UserError
+from nas.config import SearchConfig
+from nas.problem import SearchProblem
+from nas.records import ProblemContractError, split_outputs
+from nas.rng import preserved_global_rng
+
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMBA_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+class WorkerLost(Exception):
+    """The process running a task died before returning.
+
+    Attributes:
+        attributable: True when the task itself is known to be the cause (it ran alone, or dask
+            said so); False when it merely shared a pool with a task that crashed.
+    """
+
+    def __init__(self, message: str, attributable: bool) -> None:
+        """Store the message and whether the lost task is to blame."""
+        super().__init__(message)
+        self.attributable = attributable
+
+
+def run_task(problem: SearchProblem, genome: list[int]) -> dict[str, Any]:
+    """Evaluate one candidate; the function every backend runs. Never raises for a failing evaluate.
+
+    Returns:
+        ``{"ok": True, "metrics", "info", "wall_s", "host", "pid"}``, or ``{"ok": False, "error",
+        "kind"}`` where kind is ``error`` (retried), ``user_error`` or ``contract`` (stop the search).
+    """
+    start = time.perf_counter()
+    where = {"host": socket.gethostname(), "pid": os.getpid()}
+    try:
+        with preserved_global_rng():
+            outputs = problem.evaluate(list(genome))
+        metrics, info = split_outputs(outputs)
+    except UserError as exc:
+        return {"ok": False, "kind": "user_error", "error": str(exc), **where}
+    except ProblemContractError as exc:
+        return {"ok": False, "kind": "contract", "error": str(exc), **where}
+    except Exception as exc:
+        text = f"{type(exc).__name__}: {exc}"
+        return {"ok": False, "kind": "error", "error": text, "traceback": traceback.format_exc(limit=8), **where}
+    return {"ok": True, "metrics": metrics, "info": info, "wall_s": time.perf_counter() - start, **where}
+
+
+def utc_now() -> str:
+    """Current UTC time, ISO 8601."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+class Backend(abc.ABC):
+    """Submits tasks and reports finished ones."""
+
+    name: str = ""
+    window: int = 1  # most tasks in flight at once
+
+    @abc.abstractmethod
+    def submit(self, problem: SearchProblem, genome: list[int]) -> Any:
+        """Start one :func:`run_task`; returns a handle."""
+
+    @abc.abstractmethod
+    def wait_any(self, handles: Sequence[Any]) -> list[Any]:
+        """Block until at least one handle is finished; return the finished ones."""
+
+    @abc.abstractmethod
+    def outcome(self, handle: Any, alone: bool) -> dict[str, Any]:
+        """The task's result dict; raises :class:`WorkerLost` if its process died.
+
+        Args:
+            handle: From :meth:`submit`.
+            alone: Whether no other task was in flight while it ran.
+        """
+
+    def close(self, abort: bool = False) -> None:  # noqa: B027 - optional hook
+        """Release resources; ``abort`` after an error or interrupt (stop workers)."""
+
+
+class _Finished:
+    """Handle of a task that already ran (hashable, unlike its result dict)."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        self.result = result
+
+
+class InlineBackend(Backend):
+    """Runs each task immediately in this process."""
+
+    name = "inline"
+
+    def submit(self, problem: SearchProblem, genome: list[int]) -> Any:
+        """Run the task now; the handle holds its result."""
+        return _Finished(run_task(problem, genome))
+
+    def wait_any(self, handles: Sequence[Any]) -> list[Any]:
+        """Every handle is already finished."""
+        return list(handles)
+
+    def outcome(self, handle: Any, alone: bool) -> dict[str, Any]:
+        """The result computed at submission."""
+        return handle.result
+
+
+class LokyBackend(Backend):
+    """``jobs`` loky worker processes with capped threads (joblib's reusable executor)."""
+
+    name = "loky"
+
+    def __init__(self, jobs: int, threads_per_worker: int | None) -> None:
+        """Prepare the pool settings; workers start on the first submission."""
+        threads = threads_per_worker or max(1, (os.cpu_count() or 1) // jobs)
+        self.window = jobs
+        self.env = {var: str(threads) for var in THREAD_VARS}
+        self.env["ENABLE_IPC"] = "1"
+
+    def _executor(self) -> Any:
+        from joblib.externals.loky import get_reusable_executor
+
+        return get_reusable_executor(max_workers=self.window, timeout=300, env=self.env)
+
+    def submit(self, problem: SearchProblem, genome: list[int]) -> Any:
+        """Queue the task on the pool (a broken pool is replaced by a fresh one)."""
+        return self._executor().submit(run_task, problem, genome)
+
+    def wait_any(self, handles: Sequence[Any]) -> list[Any]:
+        """Wait for the first finished future."""
+        done, _ = concurrent.futures.wait(handles, return_when=concurrent.futures.FIRST_COMPLETED)
+        return [h for h in handles if h in done]
+
+    def outcome(self, handle: Any, alone: bool) -> dict[str, Any]:
+        """The result, or :class:`WorkerLost` if the pool broke."""
+        try:
+            return handle.result()
+        except concurrent.futures.BrokenExecutor as exc:
+            raise WorkerLost(f"loky worker died ({type(exc).__name__}: {exc})", attributable=alone) from None
+
+    def close(self, abort: bool = False) -> None:
+        """On abort, stop the workers (an interrupted run must not leave training processes behind)."""
+        if abort:
+            self._executor().shutdown(wait=False, kill_workers=True)
+
+
+class DaskBackend(Backend):
+    """Tasks on a ``dask.distributed`` cluster."""
+
+    name = "dask"
+
+    def __init__(self, address: str, timeout_s: float) -> None:
+        """Connect to the scheduler.
+
+        Raises:
+            UserError: dask is not installed, or the scheduler cannot be reached.
+        """
+        try:
+            from distributed import Client
+        except ImportError:
+            raise UserError('backend "dask" needs dask.distributed: pip install "dask[distributed]"') from None
+        self.address = address
+        try:
+            self.client = Client(address, timeout=f"{timeout_s}s", set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise UserError(
+                f"cannot reach the dask scheduler at {address} within {timeout_s:g} s ({type(exc).__name__}: {exc}); "
+                "check the address and that `dask scheduler` is running"
+            ) from None
+        self.window = 1 << 30
+        _warn_malloc_trim(self.client)
+
+    def submit(self, problem: SearchProblem, genome: list[int]) -> Any:
+        """Submit the task (``pure=False``: never deduplicated by dask)."""
+        return self.client.submit(run_task, problem, genome, pure=False)
+
+    def wait_any(self, handles: Sequence[Any]) -> list[Any]:
+        """Wait for the first finished future."""
+        from distributed import wait
+
+        done, _ = wait(list(handles), return_when="FIRST_COMPLETED")
+        return [h for h in handles if h in done]
+
+    def outcome(self, handle: Any, alone: bool) -> dict[str, Any]:
+        """The result, :class:`WorkerLost` for ``KilledWorker``; other errors mean the cluster is gone."""
+        from distributed import KilledWorker
+
+        try:
+            return handle.result()
+        except KilledWorker as exc:
+            raise WorkerLost(f"dask worker(s) died running it ({exc})", attributable=True) from None
+        except Exception as exc:
+            raise UserError(
+                f"lost the dask cluster at {self.address} ({type(exc).__name__}: {exc}); finished evaluations are "
+                "journaled: restart the cluster and resume"
+            ) from None
+
+    def close(self, abort: bool = False) -> None:
+        """Disconnect from the scheduler (the cluster keeps running)."""
+        self.client.close()
+
+
+def _warn_malloc_trim(client: Any) -> None:
+    import logging
+
+    try:
+        found = client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")
+    except Exception:  # an informational check must never stop a search
+        return
+    if any(value is not None for value in found.values()):
+        logging.getLogger(__name__).warning(
+            "dask workers at %s run with MALLOC_TRIM_THRESHOLD_ set (dask's default), which made torch training "
+            "2-3x slower in our measurements; start the workers with nas.backends.recommended_dask_config()",
+            client.scheduler.address,
+        )
+
+
+def recommended_dask_config() -> dict[str, Any]:
+    """``dask.config.set`` settings for workers that run training: no malloc trim override, no profiler.
+
+    Example:
+        ``with dask.config.set(recommended_dask_config()): LocalCluster(...)``, or the same keys in
+        the workers' dask YAML config.
+    """
+    return {
+        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+        "distributed.worker.profile.enabled": False,
+    }
+
+
+def make_backend(config: SearchConfig) -> Backend:
+    """The backend named by ``config.backend``."""
+    if config.backend == "inline":
+        return InlineBackend()
+    if config.backend == "loky":
+        return LokyBackend(config.jobs, config.threads_per_worker)
+    return DaskBackend(str(config.scheduler), config.connect_timeout_s)

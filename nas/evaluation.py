@@ -1,0 +1,192 @@
+"""Turning proposed genomes into journaled results: cache, precheck, dispatch, retries.
+
+For each distinct key of a batch, in order:
+
+1. a key already in the cache (the journal) is not evaluated again;
+2. ``precheck`` runs here, in the search process; if a cheap constraint fails, the candidate is
+   journaled as ``precheck_infeasible`` and never reaches ``evaluate``;
+3. the rest go to the backend. Results are journaled (append + fsync) the moment they arrive,
+   in whatever order they finish; the loop reads them back by key, so arrival order never
+   changes the search.
+
+Failures: an exception in ``evaluate`` is retried; a worker death with an unknown culprit (a loky
+pool breaks as a whole) sends the tasks that were in flight to a suspect queue, whose tasks then
+run one at a time, so a crash there is attributable. After ``retries`` retries a candidate is
+journaled as ``failed`` (infeasible, with the reason) and the search goes on. A ``UserError``
+raised by ``evaluate`` or a broken return value stops the search (nothing is journaled for it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from common.errors import UserError
+from nas.backends import Backend, WorkerLost, utc_now
+from nas.config import SearchConfig
+from nas.journal import Journal
+from nas.problem import SearchProblem
+from nas.records import (
+    EvalRecord,
+    ProblemContractError,
+    cheap_violations,
+    failed_record,
+    make_record,
+    precheck_record,
+    split_outputs,
+)
+from nas.rng import preserved_global_rng
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Task:
+    key: str
+    genome: list[int]
+    cheap: dict[str, float] = field(default_factory=dict)
+    cheap_info: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    last_error: str = ""
+
+
+class Evaluator:
+    """Fills the result cache for batches of genomes, journaling every new result.
+
+    Attributes:
+        cache: Records by key (loaded from the journal, then grown).
+        submitted: ``evaluate`` calls started in this session (retries included).
+        recorded: Records journaled in this session.
+    """
+
+    def __init__(
+        self,
+        problem: SearchProblem,
+        config: SearchConfig,
+        journal: Journal,
+        cache: dict[str, EvalRecord],
+        backend: Backend,
+    ) -> None:
+        """Bind the collaborators; nothing runs yet."""
+        self.problem, self.config, self.journal, self.cache, self.backend = problem, config, journal, cache, backend
+        self.submitted = 0
+        self.recorded = 0
+
+    def evaluate(self, genomes: Sequence[Sequence[int]], keys: Sequence[str], generation: int) -> None:
+        """Make sure every key has a record in :attr:`cache`.
+
+        Args:
+            genomes: Genomes as bred (canonicalised here).
+            keys: Their keys (``problem.key``), aligned with ``genomes``.
+            generation: Stored in new records.
+        """
+        tasks: list[_Task] = []
+        queued: set[str] = set()
+        for genome, key in zip(genomes, keys, strict=True):
+            if key in self.cache or key in queued:
+                continue
+            queued.add(key)
+            task = self._precheck(key, self.problem.canonical(genome), generation)
+            if task is not None:
+                tasks.append(task)
+        if tasks:
+            self._dispatch(tasks, generation)
+
+    def _precheck(self, key: str, genome: list[int], generation: int) -> _Task | None:
+        with preserved_global_rng():
+            outputs = self.problem.precheck(list(genome))
+        cheap, info = split_outputs(outputs) if outputs is not None else ({}, {})
+        if sum(cheap_violations(cheap, self.problem.constraints).values()) > 0:
+            record = precheck_record(
+                key, genome, cheap, self.problem.constraints, info=info, generation=generation, provenance=self._where()
+            )
+            self._store(record)
+            return None
+        return _Task(key, genome, cheap, info)
+
+    def _dispatch(self, tasks: list[_Task], generation: int) -> None:
+        queue, suspects = deque(tasks), deque()
+        inflight: dict[Any, tuple[_Task, bool]] = {}
+        while queue or suspects or inflight:
+            self._fill(queue, suspects, inflight)
+            for handle in self.backend.wait_any(list(inflight)):
+                task, alone = inflight.pop(handle)
+                self._settle(task, handle, alone, queue, suspects, generation)
+
+    def _fill(self, queue: deque, suspects: deque, inflight: dict) -> None:
+        """Submit work: suspects one at a time on an idle backend, otherwise up to the window."""
+        if suspects:
+            if not inflight:
+                task = suspects.popleft()
+                inflight[self._submit(task)] = (task, True)
+            return
+        while queue and len(inflight) < self.backend.window:
+            task = queue.popleft()
+            inflight[self._submit(task)] = (task, self.backend.window == 1)
+
+    def _submit(self, task: _Task) -> Any:
+        self.submitted += 1
+        return self.backend.submit(self.problem, task.genome)
+
+    def _settle(self, task: _Task, handle: Any, alone: bool, queue: deque, suspects: deque, generation: int) -> None:
+        try:
+            out = self.backend.outcome(handle, alone)
+        except WorkerLost as exc:
+            if not exc.attributable:
+                log.warning("candidate %s lost its worker to a crash elsewhere; it will be re-run alone", task.key)
+                suspects.append(task)
+                return
+            self._failed_attempt(task, str(exc), suspects, generation)
+            return
+        if out["ok"]:
+            self._complete(task, out, generation)
+        elif out["kind"] == "user_error":
+            raise UserError(out["error"])
+        elif out["kind"] == "contract":
+            raise ProblemContractError(out["error"])
+        else:
+            log.warning("evaluation of %s raised %s\n%s", task.key, out["error"], out.get("traceback", ""))
+            self._failed_attempt(task, out["error"], queue, generation)
+
+    def _failed_attempt(self, task: _Task, error: str, retry_queue: deque, generation: int) -> None:
+        task.attempts += 1
+        task.last_error = error
+        if task.attempts <= self.config.retries:
+            retry_queue.append(task)
+            return
+        reason = f"failed {task.attempts} time(s); last: {error}"
+        log.warning("candidate %s recorded as failed: %s", task.key, reason)
+        where = self._where()
+        record = failed_record(
+            task.key, task.genome, reason, generation=generation, attempts=task.attempts, provenance=where
+        )
+        self._store(record)
+
+    def _complete(self, task: _Task, out: dict[str, Any], generation: int) -> None:
+        metrics = {**task.cheap, **out["metrics"]}
+        where = {**self._where(), "host": out["host"], "pid": out["pid"]}
+        record = make_record(
+            task.key,
+            task.genome,
+            metrics,
+            self.problem.objectives,
+            self.problem.constraints,
+            info={**task.cheap_info, **out["info"]},
+            generation=generation,
+            attempts=task.attempts + 1,
+            wall_s=out["wall_s"],
+            provenance=where,
+        )
+        self._store(record)
+
+    def _store(self, record: EvalRecord) -> None:
+        self.journal.append(record)
+        self.cache[record.key] = record
+        self.recorded += 1
+        log.info("recorded %s: %s", record.key, record.status)
+
+    def _where(self) -> dict[str, Any]:
+        return {"backend": self.backend.name, "finished_at": utc_now()}

@@ -1,0 +1,128 @@
+"""The DEAP toolbox and the variation step: integer genomes with per-gene bounds.
+
+All operators are registered in :func:`build_toolbox` under snake_case aliases; the loop only
+calls them through the toolbox. They draw from the global ``random`` module, so callers run them
+inside ``SearchRandom.active()``.
+
+Variation follows DEAP's NSGA-II example (``varAnd``-style): pairs of tournament winners are
+recombined with probability ``cx_prob`` (uniform crossover), each child is mutated with
+probability ``mut_prob`` (uniform integer reset per gene with ``mut_indpb``). A child whose key
+was already evaluated (or already proposed in this generation) is mutated again, at most
+``novelty_retries`` times; after that it is kept and its cached result is reused. No loop runs
+unbounded, whatever the size of the space or the constraints.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Collection, Sequence
+
+from deap import base, tools
+
+from nas.config import SearchConfig
+from nas.problem import SearchProblem
+from nas.ranking import survival, tournament_dcd
+
+
+class Individual(list):
+    """A genome (``list[int]``) with its candidate key."""
+
+    key: str = ""
+
+    def copy_individual(self) -> Individual:
+        """An independent copy with the same key."""
+        twin = Individual(self)
+        twin.key = self.key
+        return twin
+
+
+def _random_genome(bounds: Sequence[int]) -> list[int]:
+    return [random.randint(0, b) for b in bounds]
+
+
+def build_toolbox(problem: SearchProblem, config: SearchConfig) -> base.Toolbox:
+    """Register every operator the search uses, in one place.
+
+    Aliases: ``genome`` (uniform random genes), ``individual``, ``clone``, ``key``, ``mate``
+    (``cxUniform``), ``mutate`` (``mutUniformInt`` with per-gene bounds), ``select`` (constrained
+    NSGA-II survival, see :mod:`nas.ranking`), ``select_parents`` (constrained DCD tournament).
+
+    Args:
+        problem: Supplies ``gene_bounds`` and ``key``.
+        config: Supplies the variation probabilities.
+    """
+    bounds = [int(b) for b in problem.gene_bounds]
+    indpb = config.mut_indpb if config.mut_indpb is not None else 1.0 / len(bounds)
+    toolbox = base.Toolbox()
+    toolbox.register("genome", _random_genome, bounds)
+    toolbox.register("individual", tools.initIterate, Individual, toolbox.genome)
+    toolbox.register("clone", Individual.copy_individual)
+    toolbox.register("key", problem.key)
+    toolbox.register("mate", tools.cxUniform, indpb=config.cx_indpb)
+    toolbox.register("mutate", tools.mutUniformInt, low=[0] * len(bounds), up=bounds, indpb=indpb)
+    toolbox.register("select", survival)
+    toolbox.register("select_parents", tournament_dcd)
+    return toolbox
+
+
+def _novel(ind: Individual, toolbox: base.Toolbox, taken: Callable[[str], bool], retries: int, fresh: Callable) -> None:
+    """Re-draw ``ind`` in place (via ``fresh``) until its key is not taken, at most ``retries`` times."""
+    ind.key = toolbox.key(ind)
+    for _ in range(retries):
+        if not taken(ind.key):
+            return
+        fresh(ind)
+        ind.key = toolbox.key(ind)
+
+
+def random_individuals(toolbox: base.Toolbox, n: int, seen: Collection[str], retries: int) -> list[Individual]:
+    """``n`` uniformly random individuals, re-drawn (bounded) while their key is already taken."""
+    batch: list[Individual] = []
+    keys: set[str] = set()
+
+    def taken(key: str) -> bool:
+        return key in seen or key in keys
+
+    def redraw(ind: Individual) -> None:
+        ind[:] = toolbox.genome()
+
+    for _ in range(n):
+        ind = toolbox.individual()
+        _novel(ind, toolbox, taken, retries, redraw)
+        keys.add(ind.key)
+        batch.append(ind)
+    return batch
+
+
+def vary(toolbox: base.Toolbox, parents: Sequence[Individual], seen: Collection[str], config: SearchConfig) -> list:
+    """Offspring of ``parents`` (taken in pairs): crossover, mutation, bounded novelty retries.
+
+    Args:
+        toolbox: From :func:`build_toolbox`.
+        parents: Tournament winners; an even number.
+        seen: Keys evaluated so far (membership test only).
+        config: Probabilities and ``novelty_retries``.
+
+    Returns:
+        One child per parent, with ``key`` set.
+    """
+    offspring: list[Individual] = []
+    keys: set[str] = set()
+
+    def taken(key: str) -> bool:
+        return key in seen or key in keys
+
+    def remutate(ind: Individual) -> None:
+        toolbox.mutate(ind)
+
+    for first, second in zip(parents[::2], parents[1::2], strict=True):
+        a, b = toolbox.clone(first), toolbox.clone(second)
+        if random.random() < config.cx_prob:
+            toolbox.mate(a, b)
+        for child in (a, b):
+            if random.random() < config.mut_prob:
+                toolbox.mutate(child)
+            _novel(child, toolbox, taken, config.novelty_retries, remutate)
+            keys.add(child.key)
+            offspring.append(child)
+    return offspring

@@ -1,0 +1,122 @@
+"""The search's files inside a run folder, the lock that keeps one process per folder, and start checks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from common.errors import UserError
+from nas.checkpoint import changed_fields, read_settings
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory lock
+    fcntl = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class SearchPaths:
+    """Paths under ``<run_dir>/nas/``."""
+
+    run_dir: Path
+
+    @property
+    def folder(self) -> Path:
+        """``<run_dir>/nas``."""
+        return self.run_dir / "nas"
+
+    @property
+    def journal(self) -> Path:
+        """One line per finished evaluation."""
+        return self.folder / "journal.jsonl"
+
+    @property
+    def checkpoint(self) -> Path:
+        """State at the last generation boundary."""
+        return self.folder / "checkpoint.json"
+
+    @property
+    def settings(self) -> Path:
+        """Search-relevant settings, written when the run starts."""
+        return self.folder / "search.json"
+
+    @property
+    def history(self) -> Path:
+        """Per-generation history."""
+        return self.folder / "history.csv"
+
+    @property
+    def pareto(self) -> Path:
+        """The feasible Pareto set."""
+        return self.folder / "pareto.csv"
+
+    @property
+    def lock(self) -> Path:
+        """Held (``flock``) by the process running the search."""
+        return self.folder / "lock"
+
+    def has_search(self) -> bool:
+        """Whether a search was started here."""
+        return self.settings.exists() or self.journal.exists() or self.checkpoint.exists()
+
+
+def check_start(paths: SearchPaths, settings: dict[str, Any], resume: bool) -> list[str]:
+    """Refuse what cannot work before touching anything.
+
+    Returns:
+        Notes (e.g. ``search.json`` unreadable so the settings could not be compared).
+
+    Raises:
+        UserError: Resume without a search in the folder; a new search in a folder that has one;
+            a resume whose search-relevant settings changed (the message names the fields).
+    """
+    if not resume:
+        if paths.has_search():
+            raise UserError(
+                f"{paths.folder} already holds a search; resume it (--resume) or choose another run folder (--out)"
+            )
+        return []
+    if not paths.run_dir.is_dir():
+        raise UserError(f"--resume: run folder {paths.run_dir} does not exist; start a new search without --resume")
+    if not paths.has_search():
+        raise UserError(
+            f"--resume: no search to resume in {paths.run_dir} (expected {paths.settings.name} or "
+            f"{paths.journal.name} in {paths.folder}); start a new search without --resume"
+        )
+    stored = read_settings(paths.settings)
+    if stored is None:
+        return [f"{paths.settings} is missing or unreadable: could not check that the settings are unchanged"]
+    changed = changed_fields(stored, settings)
+    if changed:
+        raise UserError(
+            "cannot resume: search-relevant settings changed since the run started: "
+            + "; ".join(changed)
+            + f". Restore them, or start a new run folder (the original settings are in {paths.settings})"
+        )
+    return []
+
+
+@contextlib.contextmanager
+def folder_lock(paths: SearchPaths) -> Iterator[None]:
+    """Hold an exclusive lock on the run's search files (released by the OS if the process dies).
+
+    Raises:
+        UserError: Another process holds it.
+    """
+    paths.folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(paths.lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UserError(
+                    f"another process is running the search in {paths.run_dir}; wait for it or stop it"
+                ) from None
+        yield
+    finally:
+        os.close(fd)

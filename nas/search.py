@@ -1,0 +1,236 @@
+"""The public entry point: :func:`run_search`, a resumable, crash-safe search loop.
+
+Per generation: propose (the only random step, on the search's own stream), evaluate through
+the journal-backed cache, select, then write ``history.csv``, ``pareto.csv`` and
+``checkpoint.json`` (each atomically). Every finished evaluation was already journaled when it
+arrived.
+
+Resume and recovery. The search is a deterministic function of (seed, settings, results), and
+results are looked up by key in the journal. A resume therefore either
+
+* continues from the checkpoint (population, crowding, counters, history, RNG states), or
+* when the checkpoint is missing, unreadable, written for a later generation than requested, or
+  refers to results the journal lost, replays from generation 0 with the journal as cache:
+  journaled candidates cost nothing, and the replay reaches the same state.
+
+Either way the final front and history equal an uninterrupted run's (timing columns aside), and
+no journaled candidate is evaluated again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from nas.backends import make_backend
+from nas.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_settings
+from nas.config import SearchConfig
+from nas.evaluation import Evaluator
+from nas.ga import build_toolbox
+from nas.history import history_columns, pareto_columns, pareto_rows, write_csv
+from nas.hypervolume import normalisation_json
+from nas.journal import Journal
+from nas.loop_state import LoopState
+from nas.nsga2 import NSGA2
+from nas.problem import SearchProblem, problem_signature, validate_problem
+from nas.random_search import RandomSearch
+from nas.result import SearchResult
+from nas.rng import SearchRandom, global_rng_states, restore_global_rng_states, seed_global_rngs
+from nas.runfolder import SearchPaths, check_start, folder_lock
+
+log = logging.getLogger(__name__)
+
+GenerationCallback = Callable[[dict[str, Any]], "bool | None"]
+
+
+def run_search(
+    problem: SearchProblem,
+    config: SearchConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    on_generation: GenerationCallback | None = None,
+) -> SearchResult:
+    """Run (or resume) a search and write its files under ``<run_dir>/nas/``.
+
+    Args:
+        problem: What to search (see :class:`nas.problem.SearchProblem`).
+        config: How to search.
+        run_dir: The run folder; ``nas/`` inside it holds journal, checkpoint, history and Pareto set.
+        resume: Continue the search in ``run_dir`` (also to extend it after raising ``generations``).
+        progress: Show a tqdm bar per generation.
+        on_generation: Called with each new history row after its checkpoint is written; returning
+            True stops the search there (it can be resumed later).
+
+    Returns:
+        The Pareto set, history and counts.
+
+    Raises:
+        UserError: Resume without a search, a new search over an existing one, changed settings on
+            resume, an unreachable dask scheduler, a ``UserError`` from ``evaluate``.
+        ValueError: An invalid problem definition.
+        TypeError: A problem that cannot be pickled for a process backend.
+        RuntimeError: Every evaluation of generation 0 failed (a broken ``evaluate``).
+    """
+    validate_problem(problem)
+    if config.backend != "inline":
+        _check_picklable(problem, config.backend)
+    paths = SearchPaths(Path(run_dir))
+    settings = {"config": config.relevant(), "problem": problem_signature(problem)}
+    notes = check_start(paths, settings, resume)
+    with folder_lock(paths):
+        if not resume or notes:
+            write_settings(paths.settings, settings, config.to_dict())
+        journal = Journal(paths.journal)
+        cache, journal_notes = journal.load()
+        loop = _Loop(problem, config, paths, settings, cache, notes + journal_notes)
+        loop.restore(resume)
+        backend = make_backend(config)
+        try:
+            completed = loop.run(Evaluator(problem, config, journal, cache, backend), progress, on_generation)
+        except BaseException as exc:
+            backend.close(abort=True)
+            if isinstance(exc, KeyboardInterrupt):
+                log.warning("search interrupted; finished evaluations are journaled: resume with --resume")
+            raise
+        backend.close()
+        return loop.result(completed, backend_calls=loop.evaluate_calls)
+
+
+def _check_picklable(problem: SearchProblem, backend: str) -> None:
+    from joblib.externals import cloudpickle
+
+    try:
+        cloudpickle.dumps(problem)
+    except Exception as exc:
+        raise TypeError(
+            f"backend {backend!r} sends the problem to worker processes, but it cannot be pickled "
+            f"({type(exc).__name__}: {exc}); keep only plain data on it (paths, settings) or use backend 'inline'"
+        ) from None
+
+
+class _Loop:
+    """The generation loop over a :class:`LoopState`."""
+
+    def __init__(
+        self,
+        problem: SearchProblem,
+        config: SearchConfig,
+        paths: SearchPaths,
+        settings: dict[str, Any],
+        cache: dict,
+        notes: list[str],
+    ) -> None:
+        self.problem, self.config, self.paths, self.settings = problem, config, paths, settings
+        self.cache, self.notes = cache, notes
+        self.rng = SearchRandom(config.seed)
+        toolbox = build_toolbox(problem, config)
+        self.strategy = (
+            NSGA2(toolbox, config, problem.objectives) if config.strategy == "nsga2" else RandomSearch(toolbox, config)
+        )
+        self.loop = LoopState(problem, cache)
+        self.evaluate_calls = 0
+
+    def restore(self, resume: bool) -> None:
+        """Continue from the checkpoint when it is usable, else start at generation 0 (replay)."""
+        if resume:
+            try:
+                state, rng = load_checkpoint(self.paths.checkpoint, self.settings)
+                self.loop.adopt(state)
+                if state.next_generation > self.config.generations + 1:
+                    raise CheckpointError(f"checkpoint is past generation {self.config.generations}")
+                self.rng.load_json(rng["python"])
+                restore_global_rng_states(rng)
+                return
+            except CheckpointError as exc:
+                if self.paths.checkpoint.exists():
+                    self._note(f"{exc}: replaying the search from generation 0 with the journal as cache")
+        self.loop.reset()
+        seed_global_rngs(self.config.seed)
+
+    def _note(self, text: str) -> None:
+        log.warning(text)
+        self.notes.append(text)
+
+    def run(self, evaluator: Evaluator, progress: bool, on_generation: GenerationCallback | None) -> bool:
+        """Run generations until ``config.generations``; False if stopped by ``on_generation``."""
+        total = self.config.generations + 1
+        state = self.loop.state
+        with tqdm(total=total, initial=state.next_generation, disable=not progress, unit="gen", desc="nas") as bar:
+            while state.next_generation < total:
+                row = self._generation(evaluator)
+                bar.update(1)
+                bar.set_postfix(hv=f"{row['hypervolume']:.4f}", feasible=row["feasible_total"], refresh=False)
+                if on_generation is not None and on_generation(dict(row)):
+                    return state.next_generation >= total
+        self._write_outputs()
+        return True
+
+    def _generation(self, evaluator: Evaluator) -> dict[str, Any]:
+        state, g = self.loop.state, self.loop.state.next_generation
+        start = time.perf_counter()
+        with self.rng.active():
+            offspring = self.strategy.propose(state.population, self.cache, self.loop.seen, g)
+        keys = [ind.key for ind in offspring]
+        journaled = {k for k in keys if k in self.cache}
+        calls_before = evaluator.submitted
+        evaluator.evaluate(offspring, keys, g)
+        self.evaluate_calls += evaluator.submitted - calls_before
+        self.loop.record(keys, journaled)
+        self._check_first_generation(g)
+        state.population = self.strategy.survive(state.population, offspring, self.cache)
+        wall = time.perf_counter() - start
+        row = self.loop.finish_generation(g, wall)
+        self._write_outputs()
+        save_checkpoint(
+            self.paths.checkpoint, state, self.settings, self._rng_json(), normalisation_json(self.problem.objectives)
+        )
+        return row
+
+    def _rng_json(self) -> dict[str, Any]:
+        return {"python": self.rng.to_json(), **global_rng_states()}
+
+    def _check_first_generation(self, generation: int) -> None:
+        if generation != 0:
+            return
+        counters = self.loop.state.counters
+        if counters["full_evaluations"] >= 2 and counters["failed"] == counters["full_evaluations"]:
+            first = next(r.reason for r in self.loop.records() if r.status == "failed")
+            raise RuntimeError(
+                f"every evaluation of generation 0 failed ({counters['failed']} candidates; first: {first}). "
+                f"Fix the evaluation, then start a new run folder (the failures are journaled in {self.paths.journal})"
+            )
+        if counters["feasible"] == 0:
+            log.warning(self.loop.infeasibility_report())
+
+    def _write_outputs(self) -> None:
+        objectives, constraints = self.problem.objectives, self.problem.constraints
+        write_csv(self.paths.history, history_columns(objectives), self.loop.state.history)
+        write_csv(self.paths.pareto, pareto_columns(objectives, constraints), self.pareto())
+
+    def pareto(self) -> list[dict[str, Any]]:
+        """Rows of ``pareto.csv``."""
+        return pareto_rows(self.loop.front, self.problem.objectives, self.problem.constraints)
+
+    def result(self, completed: bool, backend_calls: int) -> SearchResult:
+        """The :class:`SearchResult` of this session."""
+        state = self.loop.state
+        return SearchResult(
+            run_dir=self.paths.run_dir,
+            pareto=self.pareto(),
+            history=[dict(row) for row in state.history],
+            n_evaluations=state.counters["evaluations"],
+            n_full_evaluations=state.counters["full_evaluations"],
+            n_cache_hits=state.counters["cache_hits"],
+            n_replayed=self.loop.replayed,
+            n_evaluate_calls=backend_calls,
+            wall_s=state.elapsed_s,
+            completed=completed,
+            recovery=list(self.notes),
+        )
