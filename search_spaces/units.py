@@ -1,0 +1,172 @@
+"""UnitInfo: one fused unit of a built model (stem, block or head) with its shapes, in pure python.
+
+A model built from an ArchSpec is ``stem -> blocks[0] -> ... -> blocks[n-1] -> head``; each of
+those modules is one unit. :func:`search_spaces.blocks.build_unit` builds any unit alone, so a
+latency table can export and time it by itself, and the parameter count of a unit is computed
+here without torch (the tests check both against the built model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+from common.errors import UserError
+
+UNIT_KINDS = ("stem", "conv", "ds", "ir", "head")
+
+
+@dataclass(frozen=True)
+class UnitInfo:
+    """One unit and the shapes it sees (without the batch dimension).
+
+    The rank of ``in_shape`` tells 2D units ``(C, H, W)`` (H = mel bins, W = frames) from 1D
+    units ``(C, L)`` (L = samples).
+
+    Attributes:
+        kind: ``stem`` or ``conv`` (conv-bn-relu [+SE] in 2D; conv1d-bn-relu[-maxpool] in 1D),
+            ``ds`` (depthwise-separable), ``ir`` (inverted residual) or ``head`` (global average
+            pool, optional hidden linear + ReLU, dropout, linear classifier).
+        in_shape: Input shape.
+        out_shape: Output shape; ``(n_classes,)`` for the head.
+        kernel: Kernel size per spatial axis; ``()`` for the head.
+        stride: Stride of the convolution (the depthwise one in ``ds``/``ir``).
+        expansion: Hidden-width multiplier of ``ir``; 1 otherwise.
+        se: Squeeze-and-excitation present.
+        residual: Identity shortcut added (``ds``/``ir`` with stride 1 and equal channels).
+        pool: Max-pool size after a 1D conv; 1 means none.
+        hidden: Hidden units of the head; 0 means none.
+        dropout: Dropout before the classifier (head only; identity at inference).
+        params: Trainable parameters of the unit.
+        macs: Conv and linear multiply-accumulates at batch 1 (what ``profile`` counts as ``macs_m``).
+    """
+
+    kind: str
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    kernel: tuple[int, ...] = ()
+    stride: int = 1
+    expansion: int = 1
+    se: bool = False
+    residual: bool = False
+    pool: int = 1
+    hidden: int = 0
+    dropout: float = 0.0
+    params: int = 0
+    macs: int = 0
+
+
+def se_channels(channels: int) -> int:
+    """Squeeze width of the SE module on ``channels`` channels: a quarter, at least 8."""
+    return max(8, channels // 4)
+
+
+def conv_out(n: int, kernel: int, stride: int) -> int:
+    """Output extent of a convolution with padding ``kernel // 2`` (the only padding used here)."""
+    return (n + 2 * (kernel // 2) - kernel) // stride + 1
+
+
+def unit_params(kind: str, cin: int, cout: int, kernel: tuple[int, ...], expansion: int = 1, se: bool = False) -> int:
+    """Trainable parameters of a conv unit (convs have no bias; each BatchNorm has 2 per channel).
+
+    Args:
+        kind: ``stem``, ``conv``, ``ds`` or ``ir``.
+        cin: Input channels.
+        cout: Output channels.
+        kernel: Kernel size per spatial axis.
+        expansion: Hidden-width multiplier (``ir`` only).
+        se: Squeeze-and-excitation present.
+    """
+    area = prod(kernel)
+    if kind in ("stem", "conv"):
+        return cin * cout * area + 2 * cout + (_se_params(cout) if se else 0)
+    if kind == "ds":
+        return cin * area + 2 * cin + (_se_params(cin) if se else 0) + cin * cout + 2 * cout
+    if kind == "ir":
+        hidden = cin * expansion
+        expand = cin * hidden + 2 * hidden if expansion != 1 else 0
+        return expand + hidden * area + 2 * hidden + (_se_params(hidden) if se else 0) + hidden * cout + 2 * cout
+    raise ValueError(f"unknown unit kind '{kind}'")
+
+
+def unit_macs(
+    kind: str, in_shape: tuple[int, ...], out_shape: tuple[int, ...], kernel: tuple[int, ...], expansion: int, se: bool
+) -> int:
+    """Conv multiply-accumulates of a stem/conv/ds/ir unit at batch 1 (1D: before the max-pool).
+
+    Args:
+        kind: ``stem``, ``conv``, ``ds`` or ``ir``.
+        in_shape: ``(C, H, W)`` or ``(C, L)``.
+        out_shape: Shape after the (strided) convolution; in 1D pass the length before pooling.
+        kernel: Kernel size per spatial axis.
+        expansion: Hidden-width multiplier (``ir`` only).
+        se: Squeeze-and-excitation present (its two 1x1 convs run on a 1x1 map).
+    """
+    (cin, *in_sp), (cout, *out_sp) = in_shape, out_shape
+    in_area, out_area, k_area = prod(in_sp), prod(out_sp), prod(kernel)
+    if kind in ("stem", "conv"):
+        return out_area * cin * cout * k_area + (_se_macs(cout) if se else 0)
+    if kind == "ds":
+        return out_area * cin * (k_area + cout) + (_se_macs(cin) if se else 0)
+    if kind == "ir":
+        hidden = cin * expansion
+        expand = in_area * cin * hidden if expansion != 1 else 0
+        return expand + out_area * hidden * (k_area + cout) + (_se_macs(hidden) if se else 0)
+    raise ValueError(f"unknown unit kind '{kind}'")
+
+
+def head_macs(cin: int, hidden: int, n_classes: int) -> int:
+    """Linear multiply-accumulates of the head at batch 1."""
+    return cin * hidden + hidden * n_classes if hidden else cin * n_classes
+
+
+def head_params(cin: int, hidden: int, n_classes: int) -> int:
+    """Trainable parameters of the head: optional hidden linear layer, then the classifier."""
+    if hidden:
+        return cin * hidden + hidden + hidden * n_classes + n_classes
+    return cin * n_classes + n_classes
+
+
+def _se_params(channels: int) -> int:
+    squeeze = se_channels(channels)
+    return 2 * channels * squeeze + squeeze + channels  # two 1x1 convs with bias
+
+
+def _se_macs(channels: int) -> int:
+    return 2 * channels * se_channels(channels)
+
+
+def check_extent(axis: str, n: int, steps: list[tuple[str, int, int]], arch: str) -> None:
+    """Refuse an input too short along one axis for the strides (and pools) applied along it.
+
+    Every step with stride ``s`` needs at least ``s`` positions at its input: with fewer, a conv
+    would only see padding and a max-pool would have no output.
+
+    Args:
+        axis: Human name of the axis (``mel bins``, ``frames``, ``samples``).
+        n: Input extent along the axis.
+        steps: ``(label, kernel, stride)`` in order; a max-pool is ``(label, 0, size)`` (no padding).
+        arch: The arch string, quoted in the message.
+
+    Raises:
+        UserError: Naming the axis, the step that fails and the smallest extent that works.
+    """
+    failing = _first_failure(n, steps)
+    if failing is None:
+        return
+    label, extent = failing
+    need = next(m for m in range(n + 1, 1 << 24) if _first_failure(m, steps) is None)
+    n_strided = sum(1 for _, _, s in steps if s > 1)
+    raise UserError(
+        f"input too small for '{arch}': {label} gets {extent} {axis} but needs at least its stride; "
+        f"its {n_strided} strided/pooling steps need at least {need} {axis} in the input, which has {n}. "
+        f"Use longer/larger inputs or an architecture with fewer strides."
+    )
+
+
+def _first_failure(n: int, steps: list[tuple[str, int, int]]) -> tuple[str, int] | None:
+    for label, kernel, stride in steps:
+        if n < stride:
+            return label, n
+        n = n // stride if kernel == 0 else conv_out(n, kernel, stride)
+    return None
