@@ -1,17 +1,20 @@
 """Proxy-training throughput of a ~40k-parameter CNN on the FSDD train split, 1 vs 2 CPU threads.
 
 Usage: python benchmarks/bench_trainer.py [--fsdd PATH] [--epochs 3] [--rounds 3] [--threads 1 2]
+    [--batch-sizes 32 64]
 
 Features are extracted once into ``benchmarks/out/cache`` (reused on later runs). Each round
-trains the same model once per thread count, alternating, in this one process, so that the
-variants see the same machine load. Printed per thread count (medians over rounds): seconds
-per training epoch (optimiser steps only), examples/s, seconds per epoch including the
-validation pass, and the set-up time (loading the normalised split into memory).
+trains the same model once per (batch size, thread count) variant, alternating, in this one
+process, so that the variants see the same machine load. Printed per variant (medians over all
+epochs of all rounds): seconds per training epoch (optimiser steps only), examples/s, seconds
+per epoch including the validation pass, the set-up time per call (loading the normalised
+splits into memory) and the best validation macro-F1 reached.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 from pathlib import Path
@@ -50,7 +53,7 @@ def main() -> None:
     parser.add_argument("--fsdd", type=Path, default=DEFAULT_FSDD)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
 
@@ -60,27 +63,28 @@ def main() -> None:
     n_params = sum(p.numel() for p in small_cnn(features.n_classes).parameters())
     print(
         f"FSDD train split: {len(features.splits.train)} clips of {features.x.shape[1:]}, CNN {n_params} params, "
-        f"batch {args.batch_size}, {args.epochs} epochs x {args.rounds} rounds, {os.cpu_count()} cores, "
-        f"torch {torch.__version__}"
+        f"{args.epochs} epochs x {args.rounds} rounds, {os.cpu_count()} cores, torch {torch.__version__}"
     )
-
-    samples = {t: {"train_s": [], "epoch_s": [], "setup_s": []} for t in args.threads}
+    variants = list(itertools.product(args.batch_sizes, args.threads))
+    samples = {v: {"train_s": [], "epoch_s": [], "setup_s": [], "val_f1": []} for v in variants}
     for _ in range(args.rounds):
-        for threads in args.threads:
-            cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, num_threads=threads, progress=False)
+        for batch_size, threads in variants:
+            cfg = TrainConfig(epochs=args.epochs, batch_size=batch_size, num_threads=threads, progress=False)
             result = train_model(small_cnn(features.n_classes), features, cfg, spec="bench")
-            train_s = [row["train_s"] for row in result.history]
-            epoch_s = [row["train_s"] + row["val_s"] for row in result.history]
-            samples[threads]["train_s"] += train_s
-            samples[threads]["epoch_s"] += epoch_s
-            samples[threads]["setup_s"].append(result.wall_s - sum(epoch_s))
-    examples = (result.n_train // args.batch_size) * args.batch_size  # examples stepped per epoch
-    print(f"{'threads':>7} {'train s/epoch':>14} {'examples/s':>11} {'s/epoch incl. val':>18} {'set-up s':>9}")
-    for threads, s in samples.items():
+            s = samples[(batch_size, threads)]
+            s["train_s"] += [row["train_s"] for row in result.history]
+            s["epoch_s"] += [row["train_s"] + row["val_s"] for row in result.history]
+            s["setup_s"].append(result.wall_s - sum(row["train_s"] + row["val_s"] for row in result.history))
+            s["val_f1"].append(result.best_val_macro_f1)
+    header = f"{'batch':>5} {'threads':>7} {'train s/epoch':>14} {'examples/s':>11} {'s/epoch incl. val':>18}"
+    print(header + f" {'set-up s':>9} {'val macro-F1':>13}")
+    for (batch_size, threads), s in samples.items():
+        examples = (result.n_train // batch_size) * batch_size  # examples stepped per epoch
         train_s = statistics.median(s["train_s"])
         print(
-            f"{threads:>7} {train_s:14.2f} {examples / train_s:11.0f} {statistics.median(s['epoch_s']):18.2f} "
-            f"{statistics.median(s['setup_s']):9.2f}"
+            f"{batch_size:>5} {threads:>7} {train_s:14.2f} {examples / train_s:11.0f} "
+            f"{statistics.median(s['epoch_s']):18.2f} {statistics.median(s['setup_s']):9.2f} "
+            f"{statistics.median(s['val_f1']):13.3f}"
         )
 
 

@@ -53,7 +53,7 @@ def evaluate_model(
     *,
     batch_size: int = 512,
     device: str | None = None,
-    amp: str = "auto",
+    amp: str = "off",
     in_memory_max_mb: float = 1024,
 ) -> dict[str, Any]:
     """Metrics of ``model`` on one split: accuracy, macro-F1, per-class scores, confusion matrix, loss.
@@ -64,7 +64,8 @@ def evaluate_model(
         split: ``val`` for model selection; ``test`` only for the final evaluation.
         batch_size: Examples per forward pass.
         device: ``cpu``, ``cuda`` or ``auto``; None evaluates where the model's parameters are.
-        amp: Autocast mode as in :class:`train.train_config.TrainConfig` (``auto``: on CUDA only).
+        amp: Autocast mode as in :class:`train.train_config.TrainConfig`; ``off`` by default, so
+            final scores are full-precision ones.
         in_memory_max_mb: Largest split loaded as one tensor; larger splits are streamed.
 
     Returns:

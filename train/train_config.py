@@ -40,7 +40,7 @@ class TrainConfig:
     """How a model is trained; the defaults suit the short NAS accuracy proxy on CPU."""
 
     epochs: int = 10  # passes over the (subset of the) training split
-    batch_size: int = 64  # training mini-batch size; the last incomplete batch of an epoch is dropped
+    batch_size: int = 32  # training mini-batch size; the last incomplete batch of an epoch is dropped
     lr: float = 3e-3  # peak AdamW learning rate, reached at the end of warm-up
     weight_decay: float = 1e-2  # AdamW decoupled weight decay
     warmup_epochs: float = 1.0  # linear warm-up length in epochs (fractions allowed), then cosine decay to 0
@@ -56,7 +56,7 @@ class TrainConfig:
     subset_seed: int = 0  # seed of the train_subset draw; keep it fixed so all NAS candidates see the same rows
     seed: int = 0  # seed of initialisation, shuffling, augmentation and dropout
     reinit: bool = True  # re-initialise the model's weights from seed (False: train the given weights)
-    eval_batch_size: int = 512  # batch size of validation passes
+    eval_batch_size: int = 64  # batch size of validation passes (small batches stay in the CPU cache)
     in_memory_max_mb: int = 1024  # load a split as one tensor (on the device) up to this size; stream above
     progress: bool = True  # show a tqdm progress bar
 

@@ -174,9 +174,9 @@ class _Run:
         if device.type == "cuda":
             with torch.cuda.device(device):
                 torch.cuda.manual_seed(cfg.seed)
+        if cfg.reinit:  # before moving, so a model built on the CPU starts equal on every device
+            reset_parameters(model)
         self.model = model.to(device)
-        if cfg.reinit:
-            reset_parameters(self.model)
         self.train_data = SplitData(features, select_train_rows(features, cfg), device, cfg.in_memory_max_mb)
         self.val_data = SplitData(features, features.splits.val, device, cfg.in_memory_max_mb)
         self.steps_per_epoch = max(1, len(self.train_data) // cfg.batch_size)
