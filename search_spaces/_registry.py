@@ -17,6 +17,7 @@ def register_search_space(cls: S) -> S:
     """Class decorator registering a :class:`SearchSpace` subclass under its ``name`` attribute.
 
     Raises:
+        TypeError: The class has no string ``name``.
         ValueError: The name is already registered (a second space would silently shadow it).
 
     Example:
@@ -24,7 +25,9 @@ def register_search_space(cls: S) -> S:
         ... class MySpace(SearchSpace):
         ...     name = "my_space"
     """
-    name = cls.name
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"{cls.__qualname__} needs a class attribute 'name' (str) to be registered")
     if name in _SPACES:
         raise ValueError(
             f"search space '{name}' is registered twice ({_SPACES[name].__qualname__} and {cls.__qualname__})"

@@ -55,6 +55,30 @@ class UnitInfo:
     params: int = 0
     macs: int = 0
 
+    @property
+    def key(self) -> str:
+        """Filename-safe string of everything that shapes the module: equal keys, identical modules.
+
+        Format: ``kind_IN_OUT`` (shapes joined by ``x``), then for conv units ``_k<kernel>_s<stride>``,
+        ``_e<expansion>`` for ``ir``, ``_se``, ``_res`` and ``_p<pool>`` when they apply, and
+        ``_h<hidden>`` for a head with a hidden layer. ``dropout``, ``params`` and ``macs`` are left out
+        (dropout is the identity at inference; the others follow from the rest). Example:
+        ``ir_32x20x51_32x20x51_k5x5_s1_e4_se_res``.
+        """
+        parts = [self.kind, _dims(self.in_shape), _dims(self.out_shape)]
+        if self.kind != "head":
+            parts += [f"k{_dims(self.kernel)}", f"s{self.stride}"]
+        parts += [f"e{self.expansion}"] if self.kind == "ir" else []
+        parts += ["se"] if self.se else []
+        parts += ["res"] if self.residual else []
+        parts += [f"p{self.pool}"] if self.pool > 1 else []
+        parts += [f"h{self.hidden}"] if self.hidden else []
+        return "_".join(parts)
+
+
+def _dims(values: tuple[int, ...]) -> str:
+    return "x".join(str(v) for v in values)
+
 
 def se_channels(channels: int) -> int:
     """Squeeze width of the SE module on ``channels`` channels: a quarter, at least 8."""

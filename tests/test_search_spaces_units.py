@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 
 import pytest
 import torch
@@ -69,6 +70,22 @@ def test_equal_units_build_identical_structures():
     spec = space.parse("c16k3s2-ir32k5s2e6r3se-ds32k3s1r2-c64k3s2-h64d10")
     units = trace(spec, N_CLASSES, (1, 40, 101))
     assert units[2] == units[3]  # the 2nd and 3rd block of stage 1
+    assert units[2].key == "ir_32x10x26_32x10x26_k5x5_s1_e6_se_res"
     a, b = build_unit(units[2]), build_unit(units[3])
     assert repr(a) == repr(b)
     assert [t.shape for t in a.state_dict().values()] == [t.shape for t in b.state_dict().values()]
+
+
+@pytest.mark.parametrize("name", list_search_spaces())
+def test_unit_keys_identify_module_structure(name):
+    space = create_search_space(name)
+    shape = INPUT_SHAPES[space.input_kind]
+    rng = random.Random(5)
+    structure_of: dict[str, str] = {}
+    for _ in range(40):
+        for unit in trace(space.sample(rng), N_CLASSES, shape):
+            assert all(ch.isalnum() or ch == "_" for ch in unit.key), unit.key
+            module = re.sub(r"Dropout\(p=[0-9.]+", "Dropout(", repr(build_unit(unit)))  # not in the key
+            structure = f"{unit.in_shape}{unit.out_shape}{module}"
+            assert structure_of.setdefault(unit.key, structure) == structure
+    assert len(structure_of) > 100
