@@ -99,6 +99,21 @@ def strip_timing(history: list[dict]) -> list[dict]:
     return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in history]
 
 
+def train_interrupted(features, cfg, out_dir, after_epoch: int, monkeypatch) -> None:
+    """Train into ``out_dir`` and 'kill' the run right after epoch ``after_epoch``'s checkpoint."""
+    real_save = trainer_mod.save_checkpoint
+
+    def save_then_crash(state, *paths):
+        real_save(state, *paths)
+        if state["epoch"] == after_epoch:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer_mod, "save_checkpoint", save_then_crash)
+        with pytest.raises(KeyboardInterrupt):
+            train_model(TinyCNN(), features, cfg, out_dir=out_dir, spec="tiny")
+
+
 def test_learns_toy_task_above_chance(features):
     model = TinyCNN()
     result = train_model(model, features, fast_cfg(epochs=8), spec="tiny")
@@ -146,18 +161,8 @@ def test_resume_after_interruption_is_bit_identical(features, tmp_path, monkeypa
     straight = TinyCNN()
     full = train_model(straight, features, cfg, out_dir=tmp_path / "straight", spec="tiny")
 
-    real_save = trainer_mod.save_checkpoint
-
-    def save_then_crash(state, *paths):
-        real_save(state, *paths)
-        if state["epoch"] == 2:
-            raise KeyboardInterrupt  # as if killed right after epoch 2's checkpoint
-
-    monkeypatch.setattr(trainer_mod, "save_checkpoint", save_then_crash)
     out = tmp_path / "interrupted"
-    with pytest.raises(KeyboardInterrupt):
-        train_model(TinyCNN(), features, cfg, out_dir=out, spec="tiny")
-    monkeypatch.setattr(trainer_mod, "save_checkpoint", real_save)
+    train_interrupted(features, cfg, out, after_epoch=2, monkeypatch=monkeypatch)
     assert load_checkpoint(out / "last.pt", "tiny")["epoch"] == 2
 
     resumed_model = TinyCNN()
@@ -280,3 +285,29 @@ def test_cuda_request_without_gpu_is_a_user_error(features):
         train_model(TinyCNN(), features, fast_cfg(device="cuda"))
     with pytest.raises(UserError, match="needs a CUDA device"):
         train_model(TinyCNN(), features, fast_cfg(device="cpu", amp="fp16"))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_mixed_precision_path_runs_and_resumes(features, tmp_path, monkeypatch, dtype):
+    """The autocast + GradScaler code of CUDA runs, exercised with CPU autocast (no GPU here)."""
+    monkeypatch.setattr(trainer_mod, "resolve_amp", lambda mode, device: dtype)
+    cfg = fast_cfg(epochs=3)
+    straight = train_model(TinyCNN(), features, cfg, out_dir=tmp_path / "a", spec="tiny")
+    assert straight.amp == {torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    assert all(np.isfinite(row["train_loss"]) for row in straight.history)
+    train_interrupted(features, cfg, tmp_path / "b", after_epoch=1, monkeypatch=monkeypatch)
+    scaler = load_checkpoint(tmp_path / "b" / "last.pt")["scaler"]
+    assert bool(scaler) == (dtype == torch.float16)  # a GradScaler only for fp16
+    resumed = train_model(TinyCNN(), features, cfg, out_dir=tmp_path / "b", spec="tiny", resume=True)
+    assert resumed.resumed_from_epoch == 1
+    assert strip_timing(resumed.history) == strip_timing(straight.history)
+
+
+class NaNModel(TinyCNN):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) * float("nan")
+
+
+def test_divergence_stops_training(features):
+    result = train_model(NaNModel(), features, fast_cfg(epochs=5))
+    assert result.diverged and result.epochs_run == 1 and not result.stopped_early

@@ -41,7 +41,12 @@ from train.train_config import RESUME_FREE_FIELDS, TrainConfig
 
 @dataclass
 class TrainResult:
-    """What a training run achieved; ``history`` has one row per completed epoch."""
+    """What a training run achieved.
+
+    ``history`` has one row per completed epoch: ``epoch``, ``lr`` (of the epoch's last step),
+    ``train_loss``, ``train_accuracy`` (on the augmented batches), ``train_s``, ``val_loss``,
+    ``val_accuracy``, ``val_macro_f1`` and ``val_s``.
+    """
 
     best_val_macro_f1: float
     best_val_accuracy: float
@@ -170,10 +175,7 @@ class _Run:
                 f"train.spec_augment masks spectrograms, but the features are {features.config.kind} inputs of "
                 f"shape {features.input_shape}; turn spec_augment off"
             )
-        torch.default_generator.manual_seed(cfg.seed)
-        if device.type == "cuda":
-            with torch.cuda.device(device):
-                torch.cuda.manual_seed(cfg.seed)
+        _seed_torch(cfg.seed, device)
         if cfg.reinit:  # before moving, so a model built on the CPU starts equal on every device
             reset_parameters(model)
         self.model = model.to(device)
@@ -199,6 +201,7 @@ class _Run:
         self.history: list[dict[str, float]] = []
         self.stopped_early = self.diverged = False
         self.resumed_from = 0
+        self.last_lr = 0.0  # learning rate of the latest step
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -249,7 +252,7 @@ class _Run:
         seen = len(order)
         return {
             "epoch": self.epoch + 1,
-            "lr": self.scheduler.get_last_lr()[0],
+            "lr": self.last_lr,
             "train_loss": float(loss_sum) / seen,
             "train_accuracy": float(correct) / seen,
             "train_s": time.perf_counter() - start_s,
@@ -274,6 +277,7 @@ class _Run:
         if cfg.grad_clip_norm is not None:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip_norm)
+        self.last_lr = self.optimizer.param_groups[0]["lr"]
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
@@ -381,6 +385,14 @@ class _Run:
             best_path=str(self.out_dir / "best.pt") if written else None,
             last_path=str(self.out_dir / "last.pt") if written else None,
         )
+
+
+def _seed_torch(seed: int, device: torch.device) -> None:
+    """Seed torch's CPU generator and the training GPU's (both forked by :func:`train_model`)."""
+    torch.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            torch.cuda.manual_seed(seed)
 
 
 _AMP_NAMES = {None: "off", torch.float16: "fp16", torch.bfloat16: "bf16"}
