@@ -159,7 +159,7 @@ class SpecNet(nn.Module):
         A waveform model also takes (B, C, 1, L), the layout of ``Features.batch`` for raw samples.
         """
         if self.waveform and x.dim() == 4:
-            x = x.flatten(2)
+            x = x.squeeze(2)
         return self.head(self.blocks(self.stem(x)))
 
 

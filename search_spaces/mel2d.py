@@ -83,6 +83,8 @@ class Mel2dSpace(SearchSpace):
 
     def _encode_values(self, spec: ArchSpec) -> dict[str, Any]:
         stem = spec.stem
+        if stem.op != "c":
+            raise UserError(f"mel2d spec '{spec}': the stem must be a 'c' layer (conv-bn-relu), got '{stem.op}'")
         values = {
             "stem_width": stem.width,
             "stem_kernel": stem.kernel,

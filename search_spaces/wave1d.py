@@ -61,6 +61,8 @@ class Wave1dSpace(SearchSpace):
         return ArchSpec(self.name, tuple(layers), 0, values["dropout"])
 
     def _encode_values(self, spec: ArchSpec) -> dict[str, Any]:
+        if any(layer.op != "c1d" for layer in spec.layers):
+            raise UserError(f"wave1d spec '{spec}': every layer must be a 'c1d' layer (conv1d-bn-relu-maxpool)")
         values: dict[str, Any] = {"n_layers": len(spec.layers), "dropout": spec.dropout, "l1_stride": spec.stem.stride}
         for i, layer in enumerate(spec.layers, start=1):
             values |= {f"l{i}_width": layer.width, f"l{i}_kernel": layer.kernel, f"l{i}_pool": layer.pool}
