@@ -261,17 +261,14 @@ class _Run:
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimiser step; returns the logits and the (mixed) loss."""
         cfg = self.cfg
-        smoothing = cfg.label_smoothing
+        y_other, lam = y, 1.0
+        if cfg.mixup_alpha > 0:
+            x, y_other, lam = mixup(x, y, cfg.mixup_alpha, self.rng)
         with autocast(self.device, self.amp_dtype):
-            if cfg.mixup_alpha > 0:
-                x, y_other, lam = mixup(x, y, cfg.mixup_alpha, self.rng)
-                logits = self.model(x)
-                loss = lam * F.cross_entropy(logits, y, label_smoothing=smoothing) + (1.0 - lam) * F.cross_entropy(
-                    logits, y_other, label_smoothing=smoothing
-                )
-            else:
-                logits = self.model(x)
-                loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            if lam < 1.0:
+                loss = lam * loss + (1.0 - lam) * F.cross_entropy(logits, y_other, label_smoothing=cfg.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if cfg.grad_clip_norm is not None:
