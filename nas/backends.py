@@ -23,6 +23,7 @@ import concurrent.futures
 import datetime
 import os
 import socket
+import threading
 import time
 import traceback
 from collections.abc import Sequence
@@ -80,6 +81,21 @@ def run_task(problem: SearchProblem, genome: list[int]) -> dict[str, Any]:
         text = f"{type(exc).__name__}: {exc}"
         return {"ok": False, "kind": "error", "error": text, "traceback": traceback.format_exc(limit=8), **where}
     return {"ok": True, "metrics": metrics, "info": info, "wall_s": time.perf_counter() - start, **where}
+
+
+def watch_parent(parent_pid: int, interval_s: float = 1.0) -> None:
+    """Worker initializer: exit as soon as the search process is gone.
+
+    loky workers otherwise outlive a SIGKILLed parent until their idle timeout, finishing (and
+    wasting) the training they were running while the resumed search starts its own.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="nas-parent-watch", daemon=True).start()
 
 
 def utc_now() -> str:
@@ -152,11 +168,15 @@ class LokyBackend(Backend):
         self.window = jobs
         self.env = {var: str(threads) for var in THREAD_VARS}
         self.env["ENABLE_IPC"] = "1"
+        self.pool: Any = None
 
     def _executor(self) -> Any:
         from joblib.externals.loky import get_reusable_executor
 
-        return get_reusable_executor(max_workers=self.window, timeout=300, env=self.env)
+        self.pool = get_reusable_executor(
+            max_workers=self.window, timeout=300, env=self.env, initializer=watch_parent, initargs=(os.getpid(),)
+        )
+        return self.pool
 
     def submit(self, problem: SearchProblem, genome: list[int]) -> Any:
         """Queue the task on the pool (a broken pool is replaced by a fresh one)."""
@@ -176,8 +196,8 @@ class LokyBackend(Backend):
 
     def close(self, abort: bool = False) -> None:
         """On abort, stop the workers (an interrupted run must not leave training processes behind)."""
-        if abort:
-            self._executor().shutdown(wait=False, kill_workers=True)
+        if abort and self.pool is not None:
+            self.pool.shutdown(wait=False, kill_workers=True)
 
 
 class DaskBackend(Backend):
@@ -192,7 +212,7 @@ class DaskBackend(Backend):
             UserError: dask is not installed, or the scheduler cannot be reached.
         """
         try:
-            from distributed import Client
+            from distributed import Client, as_completed
         except ImportError:
             raise UserError('backend "dask" needs dask.distributed: pip install "dask[distributed]"') from None
         self.address = address
@@ -204,18 +224,18 @@ class DaskBackend(Backend):
                 "check the address and that `dask scheduler` is running"
             ) from None
         self.window = 1 << 30
+        self.finished = as_completed(loop=self.client.loop)
         _warn_malloc_trim(self.client)
 
     def submit(self, problem: SearchProblem, genome: list[int]) -> Any:
         """Submit the task (``pure=False``: never deduplicated by dask)."""
-        return self.client.submit(run_task, problem, genome, pure=False)
+        future = self.client.submit(run_task, problem, genome, pure=False)
+        self.finished.add(future)
+        return future
 
     def wait_any(self, handles: Sequence[Any]) -> list[Any]:
-        """Wait for the first finished future."""
-        from distributed import wait
-
-        done, _ = wait(list(handles), return_when="FIRST_COMPLETED")
-        return [h for h in handles if h in done]
+        """Wait for the first finished future (every handle in flight was added to ``finished``)."""
+        return [next(self.finished), *self.finished.next_batch(block=False)]
 
     def outcome(self, handle: Any, alone: bool) -> dict[str, Any]:
         """The result, :class:`WorkerLost` for ``KilledWorker``; other errors mean the cluster is gone."""

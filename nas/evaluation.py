@@ -136,7 +136,7 @@ class Evaluator:
             out = self.backend.outcome(handle, alone)
         except WorkerLost as exc:
             if not exc.attributable:
-                log.warning("candidate %s lost its worker to a crash elsewhere; it will be re-run alone", task.key)
+                log.warning("%s was in flight when a worker died; re-running it alone to find the culprit", task.key)
                 suspects.append(task)
                 return
             self._failed_attempt(task, str(exc), suspects, generation)

@@ -84,30 +84,32 @@ def run_search(
     paths = SearchPaths(Path(run_dir))
     settings = {"config": config.relevant(), "problem": problem_signature(problem)}
     notes = check_start(paths, settings, resume)
-    with folder_lock(paths):
-        if not resume or notes:
-            write_settings(paths.settings, settings, config.to_dict())
-        journal = Journal(paths.journal)
-        cache, journal_notes = journal.load()
-        loop = _Loop(problem, config, paths, settings, cache, notes + journal_notes)
-        loop.restore(resume)
-        backend = make_backend(config)
-        try:
+    backend = make_backend(config)  # connect first: an unreachable scheduler leaves no files behind
+    try:
+        with folder_lock(paths):
+            if not resume or notes:
+                write_settings(paths.settings, settings, config.to_dict())
+            journal = Journal(paths.journal)
+            cache, journal_notes = journal.load()
+            loop = _Loop(problem, config, paths, settings, cache, notes + journal_notes)
+            loop.restore(resume)
             completed = loop.run(Evaluator(problem, config, journal, cache, backend), progress, on_generation)
-        except BaseException as exc:
-            backend.close(abort=True)
-            if isinstance(exc, KeyboardInterrupt):
-                log.warning("search interrupted; finished evaluations are journaled: resume with --resume")
-            raise
-        backend.close()
-        return loop.result(completed, backend_calls=loop.evaluate_calls)
+    except BaseException as exc:
+        backend.close(abort=True)
+        if isinstance(exc, KeyboardInterrupt):
+            log.warning("search interrupted; finished evaluations are journaled: resume with --resume")
+        raise
+    backend.close()
+    return loop.result(completed)
 
 
 def _check_picklable(problem: SearchProblem, backend: str) -> None:
-    from joblib.externals import cloudpickle
-
     try:
-        cloudpickle.dumps(problem)
+        import cloudpickle as pickler  # what loky and dask use
+    except ImportError:  # pragma: no cover
+        import pickle as pickler
+    try:
+        pickler.dumps(problem)
     except Exception as exc:
         raise TypeError(
             f"backend {backend!r} sends the problem to worker processes, but it cannot be pickled "
@@ -218,7 +220,7 @@ class _Loop:
         """Rows of ``pareto.csv``."""
         return pareto_rows(self.loop.front, self.problem.objectives, self.problem.constraints)
 
-    def result(self, completed: bool, backend_calls: int) -> SearchResult:
+    def result(self, completed: bool) -> SearchResult:
         """The :class:`SearchResult` of this session."""
         state = self.loop.state
         return SearchResult(
@@ -229,7 +231,7 @@ class _Loop:
             n_full_evaluations=state.counters["full_evaluations"],
             n_cache_hits=state.counters["cache_hits"],
             n_replayed=self.loop.replayed,
-            n_evaluate_calls=backend_calls,
+            n_evaluate_calls=self.evaluate_calls,
             wall_s=state.elapsed_s,
             completed=completed,
             recovery=list(self.notes),

@@ -62,7 +62,8 @@ class ToyProblem(SearchProblem):
             crash_mod: Candidates with ``seed_from_string(key) % crash_mod == 0`` kill their process
                 (``os._exit``) on their first evaluation (every evaluation with ``crash_always``).
             crash_always: See ``crash_mod``.
-            fail_mod: Candidates with ``seed_from_string(key) % fail_mod == 1`` raise ``RuntimeError``.
+            fail_mod: Candidates with ``(seed_from_string(key) >> 8) % fail_mod == 0`` raise ``RuntimeError``
+                (``fail_mod=1``: all of them).
         """
         self.tail_bounds = [TAIL_BOUNDS[i % len(TAIL_BOUNDS)] for i in range(n_tail)]
         self.gene_bounds = [3, 31, *self.tail_bounds]
@@ -126,7 +127,7 @@ class ToyProblem(SearchProblem):
             if self.crash_always or not marker.exists():
                 marker.touch()
                 os._exit(3)
-        if self.fail_mod and code % self.fail_mod == 1:
+        if self.fail_mod and (code >> 8) % self.fail_mod == 0:
             raise RuntimeError(f"toy failure for {key}")
 
 
