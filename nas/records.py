@@ -94,13 +94,16 @@ def split_outputs(outputs: Any) -> tuple[dict[str, float], dict[str, Any]]:
     for name, value in outputs.items():
         if not isinstance(name, str):
             raise ProblemContractError(f"metric names must be strings, got {name!r}")
-        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-            metrics[name] = int(value)
-        elif isinstance(value, numbers.Real):
-            metrics[name] = float(value)
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            metrics[name] = _number(value)
         else:
             info[name] = value
     return metrics, info
+
+
+def _number(value: numbers.Real) -> int | float:
+    """Plain ``int`` for integers (e.g. seeds), ``float`` otherwise (numpy scalars included)."""
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
 
 
 def constraint_violations(metrics: Mapping[str, float], constraints: Sequence[Constraint]) -> dict[str, float]:
@@ -129,6 +132,7 @@ def make_record(
     Raises:
         ProblemContractError: A required metric is missing.
     """
+    metrics = {name: _number(value) for name, value in metrics.items()}
     missing = [name for name in required_metrics(objectives, constraints) if name not in metrics]
     if missing:
         raise ProblemContractError(
@@ -179,6 +183,7 @@ def precheck_record(
     key: str, genome: list[int], metrics: dict[str, float], constraints: Sequence[Constraint], **fields: Any
 ) -> EvalRecord:
     """A ``precheck_infeasible`` record: a cheap constraint failed, so the candidate is never evaluated."""
+    metrics = {name: _number(value) for name, value in metrics.items()}
     violations = cheap_violations(metrics, constraints)
     broken = ", ".join(label for label, amount in violations.items() if amount > 0)
     record = EvalRecord(
