@@ -22,6 +22,7 @@ from deap import base, tools
 from nas.config import SearchConfig
 from nas.problem import SearchProblem
 from nas.ranking import survival, tournament_dcd
+from nas.records import ProblemContractError
 
 
 class Individual(list):
@@ -68,6 +69,8 @@ def build_toolbox(problem: SearchProblem, config: SearchConfig) -> base.Toolbox:
 def _novel(ind: Individual, toolbox: base.Toolbox, taken: Callable[[str], bool], retries: int, fresh: Callable) -> None:
     """Re-draw ``ind`` in place (via ``fresh``) until its key is not taken, at most ``retries`` times."""
     ind.key = toolbox.key(ind)
+    if not isinstance(ind.key, str):
+        raise ProblemContractError(f"problem.key must return a str, got {type(ind.key).__name__} for {list(ind)}")
     for _ in range(retries):
         if not taken(ind.key):
             return

@@ -7,9 +7,9 @@ recorded), ``full_evaluations`` (candidates passed to ``evaluate``), ``precheck_
 without evaluation); ``pop_feasible`` (feasible members of the current population, or of the
 batch for random search); ``feasible_total``; ``front_size`` and ``hypervolume`` of the feasible
 front of everything recorded so far (see :mod:`nas.hypervolume`); ``best_<objective>`` over
-feasible candidates so far; ``min_violation`` in the population; the timing columns ``wall_s``
-(this generation) and ``elapsed_s`` (since the run started, across resumes); and
-``hv_reference``, the reference point in original units.
+feasible candidates so far (empty while there is none); ``min_violation`` in the population;
+the timing columns ``wall_s`` (this generation) and ``elapsed_s`` (since the run started,
+across resumes); and ``hv_reference``, the reference point in original units.
 
 ``<run_dir>/nas/pareto.csv``: the final feasible Pareto set, one row per key: ``key``,
 ``generation`` (when first recorded), every objective, every other constrained metric, and
@@ -40,13 +40,12 @@ def history_columns(objectives: Sequence[ObjectiveSpec]) -> list[str]:
     return head + [f"best_{o.name}" for o in objectives] + ["min_violation", *TIMING_COLUMNS, "hv_reference"]
 
 
-def best_values(feasible: Sequence[EvalRecord], objectives: Sequence[ObjectiveSpec]) -> dict[str, float]:
-    """``best_<name>`` of each objective over ``feasible`` (NaN when empty)."""
-    best: dict[str, float] = {}
+def best_values(feasible: Sequence[EvalRecord], objectives: Sequence[ObjectiveSpec]) -> dict[str, float | None]:
+    """``best_<name>`` of each objective over ``feasible`` (``None``, an empty CSV cell, when empty)."""
+    best: dict[str, float | None] = {}
     for i, o in enumerate(objectives):
         values = [r.objective_values(objectives)[i] for r in feasible]
-        chosen = (max if o.direction == "max" else min)(values) if values else math.nan
-        best[f"best_{o.name}"] = chosen
+        best[f"best_{o.name}"] = (max if o.direction == "max" else min)(values) if values else None
     return best
 
 

@@ -94,7 +94,7 @@ class LoopState:
         row["front_size"] = len(self.front)
         row["hypervolume"] = hypervolume(self.front, objectives)
         row.update(best_values(self.front, objectives))
-        row["min_violation"] = min((r.violation for r in population), default=math.nan)
+        row["min_violation"] = min((r.violation for r in population), default=None)
         row.update({"wall_s": wall_s, "elapsed_s": state.elapsed_s, "hv_reference": reference_description(objectives)})
         state.history.append(row)
         state.next_generation = generation + 1

@@ -6,6 +6,8 @@ import math
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nas.problem import Constraint, ObjectiveSpec
 from nas.ranking import (
@@ -155,3 +157,26 @@ def test_make_record_requires_every_objective_and_constrained_metric() -> None:
         make_record(
             "k", [0], {"accuracy": 0.9, "latency_ms": 1.0}, OBJ, [Constraint.at_most("size_kb", 1)], generation=0
         )
+
+
+values = st.floats(min_value=-5, max_value=5, allow_nan=False) | st.sampled_from([INF, -INF])
+violations = st.sampled_from([0.0, 0.0, 0.0, 0.5, 1.0, INF, NAN])
+ranked_items = st.lists(st.builds(lambda a, b, v: Ranked((a, b), v), values, values, violations), max_size=14)
+
+
+@settings(max_examples=150, deadline=None)
+@given(items=ranked_items, k=st.integers(min_value=0, max_value=14))
+def test_fronts_and_survival_respect_constraint_domination(items: list[Ranked], k: int) -> None:
+    fronts = constrained_fronts(items)
+    assert sorted(i for front in fronts for i in front) == list(range(len(items)))
+    rank = {i: r for r, front in enumerate(fronts) for i in front}
+    for a in range(len(items)):
+        for b in range(len(items)):
+            if constrained_dominates(items[a], items[b]):
+                assert rank[a] < rank[b]
+    chosen, crowding = survival(items, k)
+    assert len(chosen) == min(k, len(items)) == len(set(chosen))
+    unchosen = set(range(len(items))) - set(chosen)
+    if chosen and unchosen:
+        assert max(rank[i] for i in chosen) <= min(rank[i] for i in unchosen)
+    assert all(d >= 0 for d in crowding)

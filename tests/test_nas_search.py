@@ -357,3 +357,31 @@ def test_unreadable_middle_journal_line_is_reported_and_re_evaluated(tmp_path: P
     assert any("missing from the journal" in note for note in resumed.recovery)
     calls = Counter(key for _, key in read_calls(tmp_path))
     assert calls[lost] == 2 and sum(calls.values()) == full.n_evaluate_calls + 1
+
+
+@pytest.mark.parametrize(
+    ("problem_args", "fields"),
+    [
+        ({"max_size_kb": 60, "min_accuracy": 0.75}, {}),  # infeasible candidates, precheck rejections
+        ({}, {"strategy": "random"}),
+    ],
+)
+def test_resume_equivalence_with_constraints_and_for_random_search(
+    tmp_path: Path, problem_args: dict, fields: dict
+) -> None:
+    full = search(tmp_path / "full", ToyProblem(**problem_args), **fields)
+    search(tmp_path / "part", ToyProblem(**problem_args), on_generation=stop_after(2), **fields)
+    with pytest.raises(KeyboardInterrupt):  # and once more in the middle of a generation
+        search(tmp_path / "part", _InterruptAfter(9, **problem_args), resume=True, **fields)
+    resumed = search(tmp_path / "part", ToyProblem(**problem_args), resume=True, **fields)
+    same_run(full, resumed)
+
+
+def test_resume_with_lost_settings_file_goes_on_and_says_so(tmp_path: Path) -> None:
+    full = search(tmp_path / "full")
+    search(tmp_path / "part", on_generation=stop_after(2))
+    (tmp_path / "part" / "nas" / "search.json").unlink()
+    resumed = search(tmp_path / "part", resume=True)
+    same_run(full, resumed)
+    assert any("could not check" in note for note in resumed.recovery)
+    assert (tmp_path / "part" / "nas" / "search.json").exists()  # rewritten for the next resume
