@@ -11,6 +11,7 @@ unreadable lines stay in place and are skipped; their candidates are simply eval
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -77,32 +78,41 @@ class Journal:
         append_jsonl(self.path, [record.to_json()])
 
     def _repair_tail(self) -> list[str]:
-        """Cut a last line that has no newline (a write torn by a crash) and keep it aside."""
+        """Fix a last line without newline: complete it if it is a whole record, else cut it and keep it aside."""
         if not self.path.exists():
             return []
         with open(self.path, "rb+") as f:
-            size = f.seek(0, os.SEEK_END)
-            if size == 0:
-                return []
-            f.seek(size - 1)
-            if f.read(1) == b"\n":
-                return []
-            f.seek(0)
             data = f.read()
+            if not data or data.endswith(b"\n"):
+                return []
             cut = data.rfind(b"\n") + 1
-            with open(self.dropped_path, "ab") as side:
-                side.write(data[cut:] + b"\n")
-                side.flush()
-                os.fsync(side.fileno())
-            f.truncate(cut)
+            tail = data[cut:]
+            if _is_record(tail):  # only the newline was lost
+                f.write(b"\n")
+            else:
+                with open(self.dropped_path, "ab") as side:
+                    side.write(tail + b"\n")
+                    side.flush()
+                    os.fsync(side.fileno())
+                f.truncate(cut)
             f.flush()
             os.fsync(f.fileno())
+        if _is_record(tail):
+            return []
         note = (
-            f"journal {self.path}: dropped a torn last line ({size - cut} bytes, kept in {self.dropped_path.name}); "
+            f"journal {self.path}: dropped a torn last line ({len(tail)} bytes, kept in {self.dropped_path.name}); "
             "that candidate is re-run"
         )
         log.warning(note)
         return [note]
+
+
+def _is_record(line: bytes) -> bool:
+    try:
+        EvalRecord.from_json(json.loads(line))
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True
 
 
 def _span(numbers: list[int]) -> str:

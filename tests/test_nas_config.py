@@ -175,3 +175,19 @@ def test_global_rng_states_round_trip_including_torch() -> None:
     torch.manual_seed(2)
     restore_global_rng_states(json.loads(json.dumps(states)))
     assert (np.random.random(), torch.rand(1).item()) == expected
+
+
+def test_journal_keeps_a_whole_last_record_that_only_lost_its_newline(tmp_path: Path) -> None:
+    objectives = [ACC]
+    first = make_record("a", [0], {"accuracy": 0.5}, objectives, [], generation=0)
+    second = make_record("b", [1], {"accuracy": 0.6}, objectives, [], generation=0)
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.append(first)
+    with open(journal.path, "a") as f:
+        f.write(json.dumps(second.to_json(), sort_keys=True))  # no newline
+    loaded, notes = journal.load()
+    assert notes == [] and set(loaded) == {"a", "b"}
+    journal.append(first)  # the next append starts on its own line
+    assert journal.load()[1] == [
+        "journal " + str(journal.path) + ": ignored 1 repeated key(s) (the first result is kept)"
+    ]
