@@ -12,7 +12,8 @@ a failing ``evaluate``; only infrastructure failures surface, as :class:`WorkerL
   the whole pool: every in-flight task reports :class:`WorkerLost` with ``attributable=False``.
 * ``dask``: a ``dask.distributed.Client`` on ``scheduler``; all tasks are submitted at once and
   the scheduler places them. Dask reschedules tasks of a dead worker by itself and raises
-  ``KilledWorker`` for a task that kept killing workers: reported as ``attributable=True``.
+  ``KilledWorker`` for a task that kept killing workers (``distributed.scheduler.allowed-failures``,
+  default 3): reported as attributable and final, i.e. recorded failed without further retries.
   Start workers without ``MALLOC_TRIM_THRESHOLD_`` (see :func:`recommended_dask_config`).
 """
 
@@ -52,12 +53,14 @@ class WorkerLost(Exception):
     Attributes:
         attributable: True when the task itself is known to be the cause (it ran alone, or dask
             said so); False when it merely shared a pool with a task that crashed.
+        final: True when the backend already retried it (dask's ``allowed-failures``): no more attempts.
     """
 
-    def __init__(self, message: str, attributable: bool) -> None:
-        """Store the message and whether the lost task is to blame."""
+    def __init__(self, message: str, attributable: bool, final: bool = False) -> None:
+        """Store the message, whether the lost task is to blame, and whether retrying is pointless."""
         super().__init__(message)
         self.attributable = attributable
+        self.final = final
 
 
 def run_task(problem: SearchProblem, genome: list[int]) -> dict[str, Any]:
@@ -244,7 +247,8 @@ class DaskBackend(Backend):
         try:
             return handle.result()
         except KilledWorker as exc:
-            raise WorkerLost(f"dask worker(s) died running it ({exc})", attributable=True) from None
+            first = str(exc).split(". ")[0]
+            raise WorkerLost(f"dask worker(s) died running it ({first})", attributable=True, final=True) from None
         except Exception as exc:
             raise UserError(
                 f"lost the dask cluster at {self.address} ({type(exc).__name__}: {exc}); finished evaluations are "

@@ -139,7 +139,7 @@ class Evaluator:
                 log.warning("%s was in flight when a worker died; re-running it alone to find the culprit", task.key)
                 suspects.append(task)
                 return
-            self._failed_attempt(task, str(exc), suspects, generation)
+            self._failed_attempt(task, str(exc), suspects, generation, final=exc.final)
             return
         if out["ok"]:
             self._complete(task, out, generation)
@@ -151,10 +151,12 @@ class Evaluator:
             log.warning("evaluation of %s raised %s\n%s", task.key, out["error"], out.get("traceback", ""))
             self._failed_attempt(task, out["error"], queue, generation)
 
-    def _failed_attempt(self, task: _Task, error: str, retry_queue: deque, generation: int) -> None:
+    def _failed_attempt(
+        self, task: _Task, error: str, retry_queue: deque, generation: int, final: bool = False
+    ) -> None:
         task.attempts += 1
         task.last_error = error
-        if task.attempts <= self.config.retries:
+        if task.attempts <= self.config.retries and not final:
             retry_queue.append(task)
             return
         reason = f"failed {task.attempts} time(s); last: {error}"

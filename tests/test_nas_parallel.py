@@ -110,3 +110,19 @@ def test_unreachable_dask_scheduler_is_a_user_error_naming_the_address(tmp_path:
     with pytest.raises(UserError, match=r"tcp://127\.0\.0\.1:9"):
         search(tmp_path / "run", backend="dask", scheduler="tcp://127.0.0.1:9", connect_timeout_s=0.5)
     assert not (tmp_path / "run").exists()  # nothing written, so a corrected command starts cleanly
+
+
+def test_dask_worker_killed_by_os_exit_costs_only_its_candidate(tmp_path: Path, dask_cluster, inline_result) -> None:
+    problem = ToyProblem(state_dir=str(tmp_path), crash_mod=25)
+    result = search(tmp_path / "run", problem, backend="dask", scheduler=dask_cluster.scheduler_address)
+    assert list(tmp_path.glob("crashed-*"))  # some workers really died (the nanny restarted them)
+    assert_same(inline_result, result)
+
+
+def test_dask_candidate_that_always_kills_its_worker_is_recorded_failed(tmp_path: Path, dask_cluster) -> None:
+    problem = ToyProblem(state_dir=str(tmp_path), crash_mod=30, crash_always=True)  # one candidate of this run
+    config = {"backend": "dask", "scheduler": dask_cluster.scheduler_address, "generations": 1}
+    result = search(tmp_path / "run", problem, **config)
+    failed = [r for r in Journal(tmp_path / "run" / "nas" / "journal.jsonl").read() if r.status == "failed"]
+    assert failed and result.history[-1]["failed"] == len(failed)
+    assert all("dask worker(s) died" in r.reason and r.attempts == 1 for r in failed)
