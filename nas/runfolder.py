@@ -104,6 +104,8 @@ def check_start(paths: SearchPaths, settings: dict[str, Any], resume: bool) -> l
 def folder_lock(paths: SearchPaths) -> Iterator[None]:
     """Hold an exclusive lock on the run's search files (released by the OS if the process dies).
 
+    Once held, leftover temp files of interrupted atomic writes are removed.
+
     Raises:
         UserError: Another process holds it.
     """
@@ -117,6 +119,8 @@ def folder_lock(paths: SearchPaths) -> Iterator[None]:
                 raise UserError(
                     f"another process is running the search in {paths.run_dir}; wait for it or stop it"
                 ) from None
+        for stale in paths.folder.glob(".*.tmp"):  # temp files of atomic writes cut short by a kill
+            stale.unlink(missing_ok=True)
         yield
     finally:
         os.close(fd)

@@ -343,6 +343,14 @@ def test_torn_last_journal_line_is_dropped_and_reported(tmp_path: Path) -> None:
     assert resumed.n_evaluate_calls == full.n_evaluate_calls - 29
 
 
+def test_temp_files_left_by_a_kill_during_an_atomic_write_are_removed(tmp_path: Path) -> None:
+    search(tmp_path / "run", on_generation=stop_after(1))
+    stale = tmp_path / "run" / "nas" / ".checkpoint.json.abc123.tmp"
+    stale.write_text('{"format_version": 1, "next_gen')
+    search(tmp_path / "run", resume=True, generations=2)
+    assert not stale.exists()
+
+
 def test_unreadable_middle_journal_line_is_reported_and_re_evaluated(tmp_path: Path) -> None:
     full = search(tmp_path / "full")
     search(tmp_path / "part", on_generation=stop_after(3), problem=ToyProblem(state_dir=str(tmp_path)))
