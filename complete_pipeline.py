@@ -17,7 +17,7 @@ from typing import Any
 from common.errors import UserError
 
 MODES = ("features", "baseline", "nas", "quantization", "reports", "full", "latency-table", "validate-latency")
-BUILT_MODES = ("features",)
+BUILT_MODES = ("features", "latency-table", "validate-latency")
 DEFAULT_MODE = "features"
 
 
@@ -37,6 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, help="worker processes (-1: all cores)")
     p.add_argument("--cache-dir", metavar="DIR", help="where datasets and features are cached")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    lat = p.add_argument_group("latency")
+    lat.add_argument("--device-name", metavar="NAME", help="device (latency table) to collect, validate or predict for")
+    lat.add_argument("--space", metavar="NAME", help="search space (default: mel2d)")
+    lat.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads for measurement (default: 1)")
+    lat.add_argument("--max-minutes", type=float, help="time budget of a table collection (default: 10)")
+    lat.add_argument("--n", type=int, help="random specs measured by validate-latency (default: 100)")
+    lat.add_argument("--strict", action="store_true", help="refuse interpolated latency-table entries")
+    lat.add_argument("--tables-dir", metavar="DIR", help="folder of latency tables to write/read first")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
 
@@ -54,6 +62,15 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
             "progress": False if args.no_progress else None,
         },
         "data": {"dataset": dataset, "path": args.dataset_path, "split": args.split},
+        "latency": {
+            "device": args.device_name,
+            "space": args.space,
+            "max_minutes": args.max_minutes,
+            "validate_n": args.n,
+            "strict": True if args.strict else None,
+            "tables_dir": args.tables_dir,
+            "timing": {"threads": args.threads},
+        },
     }
 
 
@@ -75,7 +92,21 @@ def run_features(cfg, run_dir: Path) -> None:
     print(f"results in {run_dir}/ (config.json, data/summary.json, data/clips.csv, skipped_files.csv)")
 
 
-STAGES = {"features": run_features}
+def run_latency_table(cfg, run_dir: Path) -> None:
+    """``--mode latency-table``: collect this device's latency lookup table."""
+    from pipeline.latency_stage import run_latency_table as stage
+
+    stage(cfg, run_dir)
+
+
+def run_validate_latency(cfg, run_dir: Path) -> None:
+    """``--mode validate-latency``: measure random specs and compare with the table's predictions."""
+    from pipeline.latency_stage import run_validate_latency as stage
+
+    stage(cfg, run_dir)
+
+
+STAGES = {"features": run_features, "latency-table": run_latency_table, "validate-latency": run_validate_latency}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,6 +74,30 @@ def append_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> 
         os.fsync(f.fileno())
 
 
+def append_csv_rows(path: str | os.PathLike, header: list[str], rows: Iterable[Iterable[Any]]) -> None:
+    """Append rows to a CSV journal (writing the header first if the file is new) and fsync.
+
+    Like :func:`append_jsonl`, each call writes whole lines in one ``write``; a crash leaves at
+    most a torn last line, which readers must tolerate.
+    """
+    import csv
+    import io
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    if not path.exists() or path.stat().st_size == 0:
+        writer.writerow(header)
+    writer.writerows(rows)
+    if not buf.getvalue():
+        return
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(buf.getvalue())
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def read_jsonl(path: str | os.PathLike) -> tuple[list[dict[str, Any]], list[int]]:
     """Read a JSON-lines journal, tolerating a torn or corrupt line.
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from common.config_io import dataclass_from_dict, load_config_file, merge_dicts
+from latency_tables.config import LatencyConfig
 from train.data_config import DataConfig
 from train.features import FeatureConfig
 
@@ -37,6 +38,7 @@ class PipelineConfig:
     run: RunConfig = field(default_factory=RunConfig)
     data: DataConfig = field(default_factory=DataConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form, loadable again with :func:`build_config` (as ``--config config.json``)."""

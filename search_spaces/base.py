@@ -134,6 +134,15 @@ class SearchSpace(ABC):
         """
 
     @abstractmethod
+    def unit_catalog(self, n_classes: int, input_shape: Sequence[int]) -> set[UnitInfo]:
+        """Every unit (stem, block, head) that any spec of this space can contain on ``input_shape``.
+
+        Exact, not sampled: latency tables are collected for exactly these units' ops. It walks the
+        reachable (channels, extent) states stage by stage, so it is fast even when the space has
+        millions of specs.
+        """
+
+    @abstractmethod
     def smallest(self) -> ArchSpec:
         """The spec with the fewest parameters."""
 

@@ -9,6 +9,7 @@ so the Hello Edge baseline is representable; wide time context otherwise comes f
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from itertools import product
 from typing import Any
 
 from common.errors import UserError
@@ -152,6 +153,70 @@ class Mel2dSpace(SearchSpace):
             macs=head_macs(shape[0], spec.head_width, n_classes),
         )
         return [*units, head]
+
+
+    def unit_catalog(self, n_classes: int, input_shape: Sequence[int]) -> set[UnitInfo]:
+        """Every stem, block and head unit any mel2d spec can contain on ``input_shape`` (exact).
+
+        Walks the reachable ``(channels, mel bins, frames)`` states stage by stage: the units of a
+        stage depend only on its input state and its own genes, and a state is kept only when the
+        strides so far fit the input (as :meth:`trace` requires).
+        """
+        cin, h, w = _check_input(input_shape, n_classes)
+        units: set[UnitInfo] = set()
+        frontier: set[tuple[int, int, int]] = set()
+        for width, kernel, stride in product(STEM_WIDTHS, STEM_KERNELS, STRIDES):
+            if h >= stride and w >= stride:
+                unit = _unit("stem", (cin, h, w), width, kernel, stride, 1, False)
+                units.add(unit)
+                frontier.add(unit.out_shape)
+        for stage in range(1, MAX_STAGES + 1):
+            frontier = _stage_units(frontier, units)
+            if stage >= STAGE_COUNTS[0]:
+                for shape, hidden in product(frontier, HEAD_WIDTHS):
+                    units.add(_head(shape, hidden, n_classes))
+        return units
+
+
+def _stage_units(frontier: set[tuple[int, int, int]], units: set[UnitInfo]) -> set[tuple[int, int, int]]:
+    """Add the units of one stage entered from every state in ``frontier``; return the states it reaches."""
+    reached = set()
+    choices = [(b, e) for b in BLOCKS for e in (EXPANSIONS if b == "ir" else (1,))]
+    for (c, h, w), (block, expansion), width, kernel, se, stride in product(
+        frontier, choices, WIDTHS, KERNELS, (False, True), STRIDES
+    ):
+        if h < stride or w < stride:
+            continue
+        kind = _KIND[block]
+        first = _unit(kind, (c, h, w), width, kernel, stride, expansion, se)
+        units.add(first)
+        repeat = _unit(kind, first.out_shape, width, kernel, 1, expansion, se)
+        units.add(repeat)  # depth 2 and 3 add the same stride-1 block
+        reached.add(first.out_shape)
+    return reached
+
+
+def _unit(
+    kind: str, in_shape: tuple[int, int, int], cout: int, kernel: tuple[int, ...], stride: int, expansion: int, se: bool
+) -> UnitInfo:
+    cin, h, w = in_shape
+    out = (cout, conv_out(h, kernel[0], stride), conv_out(w, kernel[1], stride))
+    residual = kind in ("ds", "ir") and stride == 1 and cin == cout
+    params = unit_params(kind, cin, cout, kernel, expansion, se)
+    macs = unit_macs(kind, in_shape, out, kernel, expansion, se)
+    return UnitInfo(kind, in_shape, out, kernel, stride, expansion, se, residual, params=params, macs=macs)
+
+
+def _head(shape: tuple[int, ...], hidden: int, n_classes: int, dropout: float = 0.0) -> UnitInfo:
+    return UnitInfo(
+        "head",
+        shape,
+        (n_classes,),
+        hidden=hidden,
+        dropout=dropout,
+        params=head_params(shape[0], hidden, n_classes),
+        macs=head_macs(shape[0], hidden, n_classes),
+    )
 
 
 def _plan(spec: ArchSpec) -> Iterator[tuple[str, str, int, tuple[int, ...], int, int, bool]]:

@@ -10,6 +10,7 @@ and a linear classifier (Dai et al., "Very deep CNNs for raw waveforms", ICASSP 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from itertools import product
 from typing import Any
 
 from common.errors import UserError
@@ -109,6 +110,53 @@ class Wave1dSpace(SearchSpace):
             macs=head_macs(shape[0], 0, n_classes),
         )
         return [*units, head]
+
+
+    def unit_catalog(self, n_classes: int, input_shape: Sequence[int]) -> set[UnitInfo]:
+        """Every layer and head unit any wave1d spec can contain on ``input_shape`` (exact).
+
+        Walks the reachable ``(channels, samples)`` states layer by layer, keeping only states whose
+        strides and pools fit the input (as :meth:`trace` requires).
+        """
+        cin, n = _check_input(input_shape, n_classes)
+        units: set[UnitInfo] = set()
+        frontier = {(cin, n)}
+        for layer in range(1, MAX_LAYERS + 1):
+            if layer == 1:
+                options = product(STEM_WIDTHS, STEM_KERNELS, STEM_STRIDES, POOLS)
+            else:
+                options = product(WIDTHS, KERNELS, (1,), POOLS)
+            reached = set()
+            for (c, length), (width, kernel, stride, pool) in product(frontier, list(options)):
+                n_conv = conv_out(length, kernel[0], stride) if length >= stride else 0
+                if n_conv < pool or length < stride:
+                    continue
+                kind = "stem" if layer == 1 else "conv"
+                unit = UnitInfo(
+                    kind,
+                    (c, length),
+                    (width, n_conv // pool),
+                    kernel,
+                    stride,
+                    pool=pool,
+                    params=unit_params(kind, c, width, kernel),
+                    macs=unit_macs(kind, (c, length), (width, n_conv), kernel, 1, False),
+                )
+                units.add(unit)
+                reached.add(unit.out_shape)
+            frontier = reached
+            if layer >= LAYER_COUNTS[0]:
+                for shape in frontier:
+                    units.add(
+                        UnitInfo(
+                            "head",
+                            shape,
+                            (n_classes,),
+                            params=head_params(shape[0], 0, n_classes),
+                            macs=head_macs(shape[0], 0, n_classes),
+                        )
+                    )
+        return units
 
 
 def _steps(spec: ArchSpec) -> Iterator[tuple[str, int, int]]:

@@ -1,0 +1,86 @@
+"""The per-device linear calibration: whole models measured end to end against their summed op timings."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+import numpy as np
+
+from common.errors import UserError
+from latency_tables.layout import export_onnx
+from latency_tables.ort_timing import TimingConfig, time_model
+from latency_tables.table import Calibration, LatencyTable
+from search_spaces import ArchSpec, create_search_space
+
+
+@dataclass(frozen=True)
+class CalibrationPoint:
+    """One whole model: its spec, summed op timings and measured end-to-end latency."""
+
+    spec: str
+    summed_ms: float
+    measured_ms: float
+
+
+def random_specs(space_name: str, n: int, seed: int, n_classes: int, input_shape: tuple[int, ...]) -> list[ArchSpec]:
+    """``n`` distinct random specs of the space that fit ``input_shape``."""
+    space = create_search_space(space_name)
+    rng = random.Random(seed)
+    specs: dict[str, ArchSpec] = {}
+    for _ in range(n * 50):
+        spec = space.sample(rng)
+        try:
+            space.trace(spec, n_classes, input_shape)
+        except UserError:
+            continue
+        specs.setdefault(str(spec), spec)
+        if len(specs) == n:
+            break
+    return list(specs.values())
+
+
+def spread_by_latency(table: LatencyTable, k: int, seed: int) -> list[ArchSpec]:
+    """``k`` random specs at evenly spaced quantiles of their predicted latency (small to large)."""
+    pool, summed_list = [], []
+    for spec in random_specs(table.space, max(40 * k, 200), seed, table.n_classes, table.input_shape):
+        try:
+            summed_list.append(table.predict(spec).summed_ms)
+        except UserError:  # a partial table cannot predict every spec; calibrate on those it can
+            continue
+        pool.append(spec)
+    if len(pool) < k:
+        return pool
+    summed = np.array(summed_list)
+    order = np.argsort(np.log(summed))
+    picks = np.unique(np.linspace(0, len(pool) - 1, k).round().astype(int))
+    return [pool[order[i]] for i in picks]
+
+
+def measure_points(table: LatencyTable, specs: list[ArchSpec], timing: TimingConfig) -> list[CalibrationPoint]:
+    """Measure each spec end to end (ORT, full optimisation) next to its summed op timings."""
+    space = create_search_space(table.space)
+    points = []
+    for spec in specs:
+        model = space.build(spec, table.n_classes, table.input_shape)
+        measured = time_model(export_onnx(model, table.input_shape), timing).latency_ms
+        points.append(CalibrationPoint(str(spec), table.predict(spec).summed_ms, measured))
+    return points
+
+
+def fit_calibration(points: list[CalibrationPoint]) -> Calibration:
+    """Least-squares fit of ``measured = scale * summed + offset`` in relative error.
+
+    Each model's residual is divided by its measured latency, so a 0.05 ms model weighs as much
+    as a 50 ms one (the acceptance metric is relative error).
+    """
+    if len(points) < 2:
+        return Calibration()
+    summed = np.array([p.summed_ms for p in points])
+    measured = np.array([p.measured_ms for p in points])
+    design = np.stack([summed, np.ones_like(summed)], axis=1) / measured[:, None]
+    (scale, offset), *_ = np.linalg.lstsq(design, np.ones_like(measured), rcond=None)
+    if not (math.isfinite(scale) and scale > 0):
+        return Calibration()
+    return Calibration(float(scale), float(offset), len(points))

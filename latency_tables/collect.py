@@ -1,0 +1,245 @@
+"""Collecting a device's latency table: every op the search space can emit, timed in context.
+
+Run once on the target device (it needs only torch, onnx and onnxruntime there). Ops are timed
+in a seeded random order, so slow drift of the machine spreads over all op kinds instead of
+biasing one, and each finished op is appended (and fsynced) to ``<device>.csv`` at once: an
+interrupted collection resumes where it stopped and never re-measures an op. It stops at the
+time budget and reports what it left out (prediction interpolates those ops and says so). At the
+end a few whole models are measured end to end to fit the per-device linear calibration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import random
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from common.atomic import append_csv_rows, atomic_write_json
+from common.errors import UserError
+from latency_tables.calibration import fit_calibration, measure_points, spread_by_latency
+from latency_tables.config import LatencyConfig
+from latency_tables.device_info import device_metadata
+from latency_tables.interpolate import FLOOR_MS
+from latency_tables.keys import OpKey, space_ops
+from latency_tables.op_models import prepare
+from latency_tables.ort_timing import Timing, TimingConfig, time_model
+from latency_tables.table import REFERENCE_KIND, TABLE_COLUMNS, TABLE_FORMAT_VERSION, load_table, read_table_rows
+from search_spaces import create_search_space
+
+METHOD = (
+    "op in network context: behind a depthwise-1x1 producer (SE: between producer and consumer), ORT-optimised "
+    "(ORT_ENABLE_ALL), boundary layout reorders stripped, minus the same context without the op; latency = min "
+    "over fresh sessions of the per-session median; batch 1, CPU provider, sequential execution"
+)
+FLUSH_EVERY_S = 2.0
+CALIBRATION_RESERVE_S = 45.0
+
+
+@dataclass
+class CollectionReport:
+    """What one collection run did."""
+
+    device: str
+    csv_path: Path
+    n_ops: int  # ops the space can emit for this input shape
+    measured_before: int  # ops already in the table when the run started
+    measured_now: int  # ops measured by this run
+    left_out: dict[str, int] = field(default_factory=dict)  # unmeasured ops by kind
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (op key, reason)
+    at_floor: int = 0  # ops whose corrected time was <= 0 and was floored
+    wall_s: float = 0.0
+    calibration: dict | None = None
+
+    @property
+    def coverage(self) -> float:
+        """Share of the space's ops that are measured."""
+        return (self.measured_before + self.measured_now) / max(self.n_ops, 1)
+
+
+def _existing(csv_path: Path) -> tuple[set[str], dict[str, float]]:
+    if not csv_path.is_file():
+        return set(), {}
+    frame = read_table_rows(csv_path)
+    refs = frame[frame["kind"] == REFERENCE_KIND]
+    ops = frame[frame["kind"] != REFERENCE_KIND]
+    return set(ops["key"]), dict(zip(refs["key"], refs["model_ms"].astype(float), strict=True))
+
+
+def _metadata(cfg: LatencyConfig, device: str, input_shape: tuple[int, ...], old: dict | None) -> dict:
+    meta = {
+        "format_version": TABLE_FORMAT_VERSION,
+        "device_name": device,
+        "space": cfg.space,
+        "input_shape": list(input_shape),
+        "n_classes": cfg.n_classes,
+        "units": "ms",
+        "threads": cfg.timing.threads,
+        "timing": dataclasses.asdict(cfg.timing),
+        "method": METHOD,
+        "device": device_metadata(),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    if old:
+        meta["created"] = old.get("created", meta["created"])
+        meta["calibration"] = old.get("calibration")
+        meta["collection"] = old.get("collection", {})
+    return meta
+
+
+def _check_resumable(old: dict, new: dict, meta_path: Path) -> None:
+    fields = ("space", "input_shape", "n_classes", "threads")
+    changed = [f for f in fields if old.get(f) != new.get(f)]
+    if changed:
+        detail = ", ".join(f"{f}: table {old.get(f)} vs now {new.get(f)}" for f in changed)
+        raise UserError(
+            f"the existing table {meta_path} was collected with other settings ({detail}); "
+            "use another --device-name or delete the table files to start over"
+        )
+
+
+def _row(op: OpKey, timing: Timing, ref_key: str | None, ref_ms: float) -> tuple[list, bool]:
+    latency = timing.latency_ms - ref_ms
+    floored = latency <= FLOOR_MS
+    spread = 100 * (max(timing.session_medians_ms) / min(timing.session_medians_ms) - 1)
+    row = [
+        op.key,
+        op.kind,
+        round(max(latency, FLOOR_MS), 6),
+        round(timing.latency_ms, 6),
+        round(ref_ms, 6),
+        ref_key or "",
+        len(timing.session_medians_ms),
+        round(spread, 2),
+    ]
+    return row, floored
+
+
+def collect_table(
+    cfg: LatencyConfig, device: str, input_shape: tuple[int, ...], tables_dir: Path, progress: bool = True
+) -> CollectionReport:
+    """Measure every op of ``cfg.space`` on this machine into ``<tables_dir>/<device>.csv``.
+
+    Args:
+        cfg: Space, classes, timing, time budget, calibration size and seed.
+        device: Name of the device (the table's file stem).
+        input_shape: Per-example model input shape, e.g. (1, 40, 101).
+        tables_dir: Folder of the table files.
+        progress: Show a progress bar with ETA.
+
+    Returns:
+        What was measured, left out or failed, and the fitted calibration.
+    """
+    start = time.monotonic()
+    deadline = start + cfg.max_minutes * 60
+    csv_path, meta_path = tables_dir / f"{device}.csv", tables_dir / f"{device}.json"
+    old_meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
+    meta = _metadata(cfg, device, input_shape, old_meta)
+    if old_meta and csv_path.is_file():
+        _check_resumable(old_meta, meta, meta_path)
+    atomic_write_json(meta_path, meta)
+
+    ops = sorted(space_ops(create_search_space(cfg.space), cfg.n_classes, input_shape), key=lambda o: o.key)
+    done, refs = _existing(csv_path)
+    todo = [op for op in ops if op.key not in done]
+    random.Random(cfg.seed).shuffle(todo)
+    report = CollectionReport(device, csv_path, len(ops), len(ops) - len(todo), 0)
+    reserve = CALIBRATION_RESERVE_S if cfg.calibration_models else 0.0
+    _measure_ops(cfg.timing, todo, refs, csv_path, deadline - reserve, report, progress)
+    report.left_out = _count_kinds(todo[report.measured_now + len(report.failed) :])
+
+    if report.measured_now or not (old_meta or {}).get("calibration"):
+        report.calibration = _calibrate(cfg, csv_path, meta) if cfg.calibration_models else None
+    else:
+        report.calibration = meta.get("calibration")
+    report.wall_s = time.monotonic() - start
+    meta["collection"] = {
+        "n_ops": report.n_ops,
+        "measured": report.measured_before + report.measured_now,
+        "left_out": report.left_out,
+        "failed": report.failed[:50],
+        "last_run_wall_s": round(report.wall_s, 1),
+        "total_wall_s": round((meta.get("collection") or {}).get("total_wall_s", 0.0) + report.wall_s, 1),
+        "updated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    atomic_write_json(meta_path, meta)
+    return report
+
+
+def _measure_ops(
+    timing: TimingConfig,
+    todo: list[OpKey],
+    refs: dict[str, float],
+    csv_path: Path,
+    deadline: float,
+    report: CollectionReport,
+    progress: bool,
+) -> None:
+    pending: list[list] = []
+    last_flush = time.monotonic()
+    bar = tqdm(total=len(todo), desc="latency table", unit="op", disable=not progress)
+    for op in todo:
+        if time.monotonic() >= deadline:
+            break
+        try:
+            graphs = prepare(op, with_reference=True)
+            if graphs.reference_key and graphs.reference_key not in refs:
+                ref = time_model(graphs.reference, timing, "disable")
+                refs[graphs.reference_key] = ref.latency_ms
+                pending.append(
+                    [
+                        graphs.reference_key,
+                        REFERENCE_KIND,
+                        round(ref.latency_ms, 6),
+                        round(ref.latency_ms, 6),
+                        0.0,
+                        "",
+                        len(ref.session_medians_ms),
+                        0.0,
+                    ]
+                )
+            result = time_model(graphs.model, timing, "disable")
+        except Exception as exc:  # an op that fails to export or run: record it, keep going
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else traceback.format_exc(0)}"
+            report.failed.append((op.key, reason[:300]))
+            bar.update(1)
+            continue
+        ref_ms = refs.get(graphs.reference_key, 0.0) if graphs.reference_key else 0.0
+        row, floored = _row(op, result, graphs.reference_key, ref_ms)
+        pending.append(row)
+        report.measured_now += 1
+        report.at_floor += floored
+        bar.update(1)
+        if time.monotonic() - last_flush > FLUSH_EVERY_S:
+            append_csv_rows(csv_path, TABLE_COLUMNS, pending)
+            pending, last_flush = [], time.monotonic()
+    append_csv_rows(csv_path, TABLE_COLUMNS, pending)
+    bar.close()
+
+
+def _count_kinds(ops: list[OpKey]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for op in ops:
+        counts[op.kind] = counts.get(op.kind, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _calibrate(cfg: LatencyConfig, csv_path: Path, meta: dict) -> dict:
+    table = load_table(csv_path)
+    specs = spread_by_latency(table, cfg.calibration_models, cfg.seed)
+    points = measure_points(table, specs, cfg.timing)
+    cal = fit_calibration(points)
+    meta["calibration"] = {
+        "scale": cal.scale,
+        "offset_ms": cal.offset_ms,
+        "n_models": cal.n_models,
+        "models": [dataclasses.asdict(p) for p in points],
+        "fitted": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    return meta["calibration"]

@@ -1,0 +1,40 @@
+"""Typed settings of the latency stages (table collection, validation, prediction)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from latency_tables.ort_timing import TimingConfig
+
+_DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class LatencyConfig:
+    """Which device table to use or collect, and how latencies are measured."""
+
+    device: str | None = None  # device name = table file stem (default: the shipped table of the CI machine class)
+    space: str = "mel2d"  # search space whose ops a collected table covers
+    n_classes: int = 10  # classes of the heads measured in a collected table (others are interpolated)
+    max_minutes: float = 10.0  # time budget of one collection run (it resumes where it stopped)
+    calibration_models: int = 12  # whole models measured to fit the per-device linear calibration
+    validate_n: int = 100  # random specs measured by --mode validate-latency
+    strict: bool = False  # refuse interpolated ops in predictions instead of flagging them
+    tables_dir: str | None = None  # where collection writes tables (default: the shipped folder)
+    seed: int = 0  # seeds the collection order, calibration and validation specs
+    timing: TimingConfig = field(default_factory=TimingConfig)
+
+    def __post_init__(self) -> None:
+        if self.device is not None and not _DEVICE_NAME.match(self.device):
+            raise ValueError(
+                f"latency.device must be a file-name-safe name (letters, digits, '.', '_', '-'), got '{self.device}'"
+            )
+        if self.max_minutes <= 0:
+            raise ValueError(f"latency.max_minutes must be > 0, got {self.max_minutes}")
+        if self.calibration_models < 0 or self.calibration_models == 1:
+            raise ValueError(f"latency.calibration_models must be 0 or >= 2, got {self.calibration_models}")
+        if self.validate_n < 2:
+            raise ValueError(f"latency.validate_n must be >= 2, got {self.validate_n}")
+        if self.n_classes < 2:
+            raise ValueError(f"latency.n_classes must be >= 2, got {self.n_classes}")

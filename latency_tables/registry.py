@@ -1,0 +1,62 @@
+"""The device registry: a device is a pair of table files; adding one needs no code change.
+
+Tables are looked up in the shipped folder ``latency_tables/tables/`` and in every folder listed
+in ``$EDGE_AUDIO_NAS_TABLES`` (``os.pathsep``-separated), user folders first.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from common.errors import UserError
+from latency_tables.table import LatencyTable, load_table
+
+SHIPPED_TABLES = Path(__file__).resolve().parent / "tables"
+TABLES_ENV = "EDGE_AUDIO_NAS_TABLES"
+
+
+def tables_dirs() -> list[Path]:
+    """Folders searched for ``<device>.csv`` + ``<device>.json``, in priority order."""
+    extra = [Path(p).expanduser() for p in os.environ.get(TABLES_ENV, "").split(os.pathsep) if p]
+    return [*extra, SHIPPED_TABLES]
+
+
+def list_devices() -> list[str]:
+    """Names of every device with a table (csv and json both present)."""
+    names: list[str] = []
+    for folder in tables_dirs():
+        if folder.is_dir():
+            for csv in sorted(folder.glob("*.csv")):
+                if csv.with_suffix(".json").is_file() and csv.stem not in names:
+                    names.append(csv.stem)
+    return names
+
+
+def table_path(device: str) -> Path:
+    """The CSV file of ``device``'s table.
+
+    Raises:
+        UserError: Unknown device; the message lists the known ones and how to add one.
+    """
+    for folder in tables_dirs():
+        csv = folder / f"{device}.csv"
+        if csv.is_file() and csv.with_suffix(".json").is_file():
+            return csv
+    known = ", ".join(list_devices()) or "(none)"
+    raise UserError(
+        f"unknown device '{device}'; known devices: {known}. Collect a table on the device with "
+        f"python complete_pipeline.py --mode latency-table --device-name {device}"
+    )
+
+
+@lru_cache(maxsize=16)
+def _load_cached(path: str, mtime_ns: int) -> LatencyTable:
+    return load_table(path)
+
+
+def load_device(device: str) -> LatencyTable:
+    """The latency table of ``device`` (cached per process until the file changes)."""
+    path = table_path(device)
+    return _load_cached(str(path), path.stat().st_mtime_ns)

@@ -1,0 +1,279 @@
+"""A device's latency lookup table: loading with validation, lookup, interpolation, prediction.
+
+A table is two files in a tables folder: ``<device>.csv`` (one row per measured op key, plus the
+reference models the op timings were corrected with) and ``<device>.json`` (what it was measured
+on and with, the space and input shape, and the per-device linear calibration).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from common.errors import UserError
+from latency_tables.interpolate import estimate_from_family, estimate_from_kind
+from latency_tables.keys import OpKey, parse_op_key, spec_ops
+from search_spaces import ArchSpec, create_search_space
+
+TABLE_FORMAT_VERSION = 1
+TABLE_COLUMNS = ["key", "kind", "latency_ms", "model_ms", "reference_ms", "reference_key", "runs", "spread_pct"]
+REFERENCE_KIND = "reference"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """``measured_ms = scale * summed_ms + offset_ms``, fitted on whole models of this device."""
+
+    scale: float = 1.0
+    offset_ms: float = 0.0
+    n_models: int = 0
+
+    def apply(self, summed_ms: float) -> float:
+        """Calibrated latency of a model whose op timings sum to ``summed_ms``."""
+        return max(self.scale * summed_ms + self.offset_ms, 1e-4)
+
+
+@dataclass(frozen=True)
+class LatencyPrediction:
+    """A predicted latency and how much of it rests on interpolation.
+
+    Attributes:
+        latency_ms: Calibrated prediction.
+        summed_ms: Sum of the op timings before calibration.
+        interpolated_ms: Part of ``summed_ms`` from interpolated (unmeasured) ops.
+        n_ops: Ops in the model.
+        missing: Keys of the interpolated ops.
+    """
+
+    latency_ms: float
+    summed_ms: float
+    interpolated_ms: float
+    n_ops: int
+    missing: tuple[str, ...] = ()
+
+    @property
+    def interpolated_share(self) -> float:
+        """Share of the summed latency that was interpolated (0: fully measured)."""
+        return self.interpolated_ms / self.summed_ms if self.summed_ms > 0 else 0.0
+
+
+@dataclass
+class LatencyTable:
+    """Measured op latencies of one device for one search space and input shape."""
+
+    name: str
+    meta: dict
+    latency_ms: dict[str, float]
+    path: Path | None = None
+    _families: dict[str, list[tuple[tuple[int, ...], float]]] = field(default_factory=dict, repr=False)
+    _kinds: dict[str, list[tuple[OpKey, float]]] = field(default_factory=dict, repr=False)
+
+    @property
+    def space(self) -> str:
+        """Search space the table was collected for."""
+        return self.meta["space"]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Per-example model input shape the table was collected for."""
+        return tuple(self.meta["input_shape"])
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes of the heads that were measured."""
+        return int(self.meta["n_classes"])
+
+    @property
+    def calibration(self) -> Calibration:
+        """The per-device linear calibration (identity if none was fitted)."""
+        cal = self.meta.get("calibration") or {}
+        return Calibration(cal.get("scale", 1.0), cal.get("offset_ms", 0.0), cal.get("n_models", 0))
+
+    def families(self) -> dict[str, list[tuple[tuple[int, ...], float]]]:
+        """Measured ops grouped by family (built once)."""
+        if not self._families:
+            families: dict[str, list[tuple[tuple[int, ...], float]]] = defaultdict(list)
+            kinds: dict[str, list[tuple[OpKey, float]]] = defaultdict(list)
+            for key, ms in self.latency_ms.items():
+                op = parse_op_key(key)
+                families[op.family].append((op.channel_fields, ms))
+                kinds[_kind_group(op)].append((op, ms))
+            self._families, self._kinds = dict(families), dict(kinds)
+        return self._families
+
+    def lookup(self, op: OpKey) -> tuple[float, bool]:
+        """(latency_ms, interpolated) of one op.
+
+        Measured if the table has it; else interpolated in its family; else scaled from the most
+        similar measured op of its kind (see :mod:`latency_tables.interpolate`).
+
+        Raises:
+            KeyError: No measured op of the same kind, kernel, stride and activation.
+        """
+        if op.key in self.latency_ms:
+            return self.latency_ms[op.key], False
+        members = self.families().get(op.family)
+        if members:
+            return estimate_from_family(op.channel_fields, members), True
+        similar = self._kinds.get(_kind_group(op))
+        if not similar:
+            raise KeyError(op.key)
+        return estimate_from_kind(op, similar), True
+
+    def predict_ops(self, ops: Sequence[OpKey], strict: bool = False) -> LatencyPrediction:
+        """Predicted latency of a model made of ``ops`` (in any order).
+
+        Args:
+            ops: The model's op keys (:func:`latency_tables.keys.spec_ops`).
+            strict: Refuse to interpolate: an unmeasured op raises instead.
+
+        Raises:
+            UserError: In strict mode an op is unmeasured, or an op's family has no measured
+                member at all; the message names the keys and the command that measures them.
+        """
+        total = interpolated = 0.0
+        missing: list[str] = []
+        unknown: list[str] = []
+        for op in ops:
+            try:
+                ms, interp = self.lookup(op)
+            except KeyError:
+                unknown.append(op.key)
+                continue
+            total += ms
+            if interp:
+                interpolated += ms
+                missing.append(op.key)
+        if unknown or (strict and missing):
+            keys = unknown or missing
+            raise UserError(
+                f"latency table '{self.name}' lacks {len(keys)} op(s), e.g. {', '.join(keys[:3])}; measure them "
+                f"on the device with: python complete_pipeline.py --mode latency-table --device-name {self.name} "
+                f"--space {self.space}"
+            )
+        return LatencyPrediction(self.calibration.apply(total), total, interpolated, len(ops), tuple(missing))
+
+    def predict(self, spec: ArchSpec, strict: bool = False, n_classes: int | None = None) -> LatencyPrediction:
+        """Predicted latency of ``spec`` on this device (its ops walked stem -> blocks -> head).
+
+        Args:
+            spec: A spec of the table's search space.
+            strict: Refuse interpolated ops (see :meth:`predict_ops`).
+            n_classes: Classes of the model's head (default: the table's).
+
+        Raises:
+            UserError: The spec is from another space, or see :meth:`predict_ops`.
+        """
+        if spec.space != self.space:
+            raise UserError(
+                f"latency table '{self.name}' was collected for search space '{self.space}', "
+                f"not '{spec.space}': collect one with --mode latency-table --space {spec.space}"
+            )
+        space = create_search_space(self.space)
+        ops = spec_ops(space, spec, n_classes or self.n_classes, self.input_shape)
+        return self.predict_ops(ops, strict)
+
+    def check_compatible(self, space: str, input_shape: Sequence[int]) -> None:
+        """Refuse a table from another space or input shape (it would mis-predict).
+
+        Raises:
+            UserError: Naming what the table was collected for and how to collect the right one.
+        """
+        shape = tuple(int(d) for d in input_shape)
+        if space != self.space or shape != self.input_shape:
+            raise UserError(
+                f"latency table '{self.name}' was collected for space '{self.space}' with input shape "
+                f"{self.input_shape}; this run needs space '{space}' with input shape {shape}. Collect a table "
+                f"for it on the device with --mode latency-table --device-name NAME --space {space}"
+            )
+
+
+def _kind_group(op: OpKey) -> str:
+    return f"{op.kind}|{op.kernel}|{op.stride}|{op.act}|{op.fused_sum}|{bool(op.hidden)}|{len(op.in_shape)}"
+
+
+def read_table_rows(csv_path: Path) -> pd.DataFrame:
+    """The rows of a table file, validated (columns, keys, positive finite timings).
+
+    Raises:
+        UserError: Wrong columns, an invalid key, or a non-positive/non-finite timing (the
+            message names the file, the row and the value).
+    """
+    try:
+        frame = pd.read_csv(csv_path, dtype={"key": str, "kind": str, "reference_key": str}, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UserError(f"latency table {csv_path} cannot be read as CSV: {str(exc).splitlines()[0]}") from None
+    missing = [c for c in TABLE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise UserError(
+            f"latency table {csv_path} lacks column(s) {', '.join(missing)}; "
+            f"expected columns: {', '.join(TABLE_COLUMNS)}"
+        )
+    for column in ("latency_ms", "model_ms"):
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = frame.index[~(values > 0) | ~values.map(math.isfinite)]
+        if len(bad):
+            row = int(bad[0])
+            raise UserError(
+                f"latency table {csv_path}, row {row + 2} ({frame.at[row, 'key']}): {column} must be a positive "
+                f"number of milliseconds, got '{frame.at[row, column]}'"
+            )
+        frame[column] = values
+    return frame
+
+
+def load_table(csv_path: str | Path) -> LatencyTable:
+    """Load and validate ``<device>.csv`` and its ``<device>.json`` metadata.
+
+    Raises:
+        UserError: Missing files, wrong columns/units/keys, non-positive timings, or metadata of
+            another format version. A runtime version other than the installed one only warns.
+    """
+    csv_path = Path(csv_path)
+    meta_path = csv_path.with_suffix(".json")
+    if not csv_path.is_file() or not meta_path.is_file():
+        raise UserError(f"latency table needs both {csv_path.name} and {meta_path.name} in {csv_path.parent}")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"latency table metadata {meta_path} is not valid JSON: {exc}") from None
+    for name in ("space", "input_shape", "n_classes", "units", "format_version"):
+        if name not in meta:
+            raise UserError(f"latency table metadata {meta_path} lacks '{name}'")
+    if meta["units"] != "ms":
+        raise UserError(f"latency table {meta_path}: units must be 'ms', got '{meta['units']}'")
+    if meta["format_version"] != TABLE_FORMAT_VERSION:
+        raise UserError(
+            f"latency table {meta_path} has format version {meta['format_version']}; this version reads "
+            f"{TABLE_FORMAT_VERSION}: re-collect it"
+        )
+    frame = read_table_rows(csv_path)
+    ops = frame[frame["kind"] != REFERENCE_KIND]
+    latency = {}
+    for row in ops.itertuples(index=False):
+        try:
+            parse_op_key(row.key)
+        except ValueError as exc:
+            raise UserError(f"latency table {csv_path}: {exc}") from None
+        latency[row.key] = float(row.latency_ms)
+    _warn_runtime(meta, meta_path)
+    return LatencyTable(csv_path.stem, meta, latency, csv_path)
+
+
+def _warn_runtime(meta: dict, meta_path: Path) -> None:
+    import onnxruntime as ort
+
+    measured = (meta.get("device") or {}).get("onnxruntime")
+    if measured and measured != ort.__version__:
+        warnings.warn(
+            f"latency table {meta_path.name} was measured with onnxruntime {measured}; {ort.__version__} is "
+            "installed here (fine for prediction; re-measure the device if its runtime changed)",
+            stacklevel=3,
+        )

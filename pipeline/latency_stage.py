@@ -1,0 +1,92 @@
+"""The latency stages: collect a device's lookup table, and validate its predictions on this machine."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from common.atomic import atomic_write_json
+from common.errors import UserError
+from latency_tables.collect import collect_table
+from latency_tables.registry import SHIPPED_TABLES, load_device, table_path
+from latency_tables.table import LatencyTable, load_table
+from latency_tables.validate import validate_table, write_validation
+from pipeline.config import PipelineConfig
+from search_spaces import create_search_space
+
+DEFAULT_DEVICE = "epyc-avx512-2c_ort_fp32_t1"  # the shipped table of the CI machine class
+
+
+def model_input_shape(space_name: str, cfg: PipelineConfig) -> tuple[int, ...]:
+    """Per-example model input shape of ``space_name`` under the configured features."""
+    space = create_search_space(space_name)
+    features = cfg.features
+    if space.input_kind == "waveform":
+        return (1, features.n_samples)
+    if features.kind == "waveform":
+        raise UserError(f"search space '{space_name}' takes log-mel input; set features.kind to logmel or mfcc")
+    return (1, *features.shape)
+
+
+def resolve_table(cfg: PipelineConfig) -> LatencyTable:
+    """The configured device's table (``latency.tables_dir`` first, then the registry)."""
+    device = cfg.latency.device or DEFAULT_DEVICE
+    if cfg.latency.tables_dir:
+        local = Path(cfg.latency.tables_dir) / f"{device}.csv"
+        if local.is_file():
+            return load_table(local)
+    table_path(device)  # unknown device: a message listing the known ones
+    return load_device(device)
+
+
+def run_latency_table(cfg: PipelineConfig, run_dir: Path) -> None:
+    """``--mode latency-table``: measure this device's ops into ``<tables_dir>/<device>.csv``."""
+    if not cfg.latency.device:
+        raise UserError("--mode latency-table needs --device-name NAME (the name the table is saved and found under)")
+    tables_dir = Path(cfg.latency.tables_dir) if cfg.latency.tables_dir else SHIPPED_TABLES
+    shape = model_input_shape(cfg.latency.space, cfg)
+    print(
+        f"collecting latency table '{cfg.latency.device}' for space {cfg.latency.space}, input {shape}, "
+        f"{cfg.latency.timing.threads} thread(s), budget {cfg.latency.max_minutes:g} min -> {tables_dir}"
+    )
+    report = collect_table(cfg.latency, cfg.latency.device, shape, tables_dir, progress=cfg.run.progress)
+    print(
+        f"measured {report.measured_now} new op(s) in {report.wall_s:.0f} s; coverage "
+        f"{report.measured_before + report.measured_now}/{report.n_ops} ({report.coverage:.1%})"
+    )
+    if report.left_out:
+        left = ", ".join(f"{k}: {v}" for k, v in report.left_out.items())
+        print(f"left out (time budget; predictions interpolate them): {left}. Run the same command again to continue.")
+    if report.failed:
+        print(f"{len(report.failed)} op(s) failed to export or run, e.g. {report.failed[0][0]}: {report.failed[0][1]}")
+    if report.calibration:
+        cal = report.calibration
+        print(
+            f"calibration on {cal['n_models']} whole models: measured = {cal['scale']:.4f} x summed "
+            f"{cal['offset_ms']:+.4f} ms"
+        )
+    summary = dataclasses.asdict(report) | {"csv_path": str(report.csv_path), "coverage": report.coverage}
+    atomic_write_json(run_dir / "latency_table_report.json", summary)
+
+
+def run_validate_latency(cfg: PipelineConfig, run_dir: Path) -> None:
+    """``--mode validate-latency``: measure random specs here and compare with the table's predictions."""
+    table = resolve_table(cfg)
+    table.check_compatible(cfg.latency.space, model_input_shape(cfg.latency.space, cfg))
+    print(
+        f"validating table '{table.name}' on {cfg.latency.validate_n} random {table.space} specs "
+        f"(two measurement passes, {cfg.latency.timing.sessions} sessions each)"
+    )
+    report = validate_table(table, cfg.latency.validate_n, cfg.latency.seed, cfg.latency.timing, cfg.run.progress)
+    out = run_dir / "latency"
+    write_validation(report, out, table.name)
+    print(f"prediction:     {report.prediction.line()}")
+    if report.above_0_1ms:
+        print(f"  >= 0.1 ms:    {report.above_0_1ms.line()}")
+    print(f"uncalibrated:   {report.prediction_uncalibrated.line()}")
+    print(f"noise floor:    {report.noise_floor.line()}  (pass A vs pass B)")
+    print(
+        f"cost per spec: prediction {report.predict_ms_per_spec:.2f} ms, "
+        f"measurement {report.measure_ms_per_spec:.1f} ms"
+    )
+    print(f"results in {out}/ (latency_validation.csv, .json, .png)")
