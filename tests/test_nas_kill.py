@@ -80,3 +80,34 @@ def test_sigkill_then_resume_in_new_process_equals_uninterrupted(tmp_path: Path,
         again = set(calls[n_calls:]) & journaled
         assert not again, f"re-evaluated after a kill: {sorted(again)[:3]}"
     assert len(calls) - len(keys) <= 3 * (2 if backend == "loky" else 1)  # only in-flight work is lost at a kill
+
+
+def test_ctrl_c_on_a_loky_search_stops_its_workers_and_resumes(tmp_path: Path) -> None:
+    reference = run_search(ToyProblem(), SearchConfig(**CONFIG, backend="inline"), tmp_path / "ref", progress=False)
+    run_dir, state = tmp_path / "run", tmp_path / "state"
+    state.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(toy_command(run_dir, state, False, "loky"), cwd=REPO, env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while journal_lines(run_dir) < 30 and time.monotonic() < deadline:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and b"resume with --resume" in err
+    workers = {r.provenance["pid"] for r in Journal(run_dir / "nas" / "journal.jsonl").read()}
+    time.sleep(0.5)
+    assert not [pid for pid in workers if _alive(pid)]  # no training left running after Ctrl-C
+    done = subprocess.run(toy_command(run_dir, state, True, "loky"), cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    folder, ref_folder = run_dir / "nas", tmp_path / "ref" / "nas"
+    assert read_csv(folder / "history.csv", TIMING_COLUMNS) == read_csv(ref_folder / "history.csv", TIMING_COLUMNS)
+    assert (folder / "pareto.csv").read_text() == (ref_folder / "pareto.csv").read_text()
+    assert len(Journal(folder / "journal.jsonl").read()) == reference.n_evaluations
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]

@@ -69,7 +69,7 @@ def test_loky_worker_killed_by_os_exit_costs_only_its_candidate(tmp_path: Path, 
 
 
 def test_candidate_that_always_kills_its_worker_is_recorded_failed(tmp_path: Path) -> None:
-    problem = ToyProblem(state_dir=str(tmp_path), crash_mod=12, crash_always=True)
+    problem = ToyProblem(state_dir=str(tmp_path), crash_mod=15, crash_always=True)  # one candidate of this run
     result = search(tmp_path / "run", problem, backend="loky", jobs=2, retries=1, generations=1)
     records = Journal(tmp_path / "run" / "nas" / "journal.jsonl").read()
     failed = [r for r in records if r.status == "failed"]
