@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import abc
 import concurrent.futures
+import contextlib
 import datetime
 import os
 import socket
@@ -63,8 +64,13 @@ class WorkerLost(Exception):
         self.final = final
 
 
-def run_task(problem: SearchProblem, genome: list[int]) -> dict[str, Any]:
+def run_task(problem: SearchProblem, genome: list[int], protect_rng: bool = False) -> dict[str, Any]:
     """Evaluate one candidate; the function every backend runs. Never raises for a failing evaluate.
+
+    Args:
+        problem: The problem (a pickled copy in workers).
+        genome: The canonical genome.
+        protect_rng: Restore the global python/numpy/torch RNG states afterwards (in-process runs).
 
     Returns:
         ``{"ok": True, "metrics", "info", "wall_s", "host", "pid"}``, or ``{"ok": False, "error",
@@ -73,7 +79,7 @@ def run_task(problem: SearchProblem, genome: list[int]) -> dict[str, Any]:
     start = time.perf_counter()
     where = {"host": socket.gethostname(), "pid": os.getpid()}
     try:
-        with preserved_global_rng():
+        with preserved_global_rng() if protect_rng else contextlib.nullcontext():
             outputs = problem.evaluate(list(genome))
         metrics, info = split_outputs(outputs)
     except UserError as exc:
@@ -149,7 +155,7 @@ class InlineBackend(Backend):
 
     def submit(self, problem: SearchProblem, genome: list[int]) -> Any:
         """Run the task now; the handle holds its result."""
-        return _Finished(run_task(problem, genome))
+        return _Finished(run_task(problem, genome, protect_rng=True))
 
     def wait_any(self, handles: Sequence[Any]) -> list[Any]:
         """Every handle is already finished."""

@@ -27,6 +27,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from common.errors import UserError
 from nas.backends import make_backend
 from nas.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_settings
 from nas.config import SearchConfig
@@ -73,10 +74,11 @@ def run_search(
 
     Raises:
         UserError: Resume without a search, a new search over an existing one, changed settings on
-            resume, an unreachable dask scheduler, a ``UserError`` from ``evaluate``.
+            resume, an unreachable dask scheduler, a ``UserError`` from ``evaluate``, or every
+            evaluation of generation 0 failed (a broken ``evaluate`` or environment).
         ValueError: An invalid problem definition.
         TypeError: A problem that cannot be pickled for a process backend.
-        RuntimeError: Every evaluation of generation 0 failed (a broken ``evaluate``).
+        ProblemContractError: ``evaluate``/``precheck``/``key`` returned something unusable.
     """
     validate_problem(problem)
     if config.backend != "inline":
@@ -204,7 +206,7 @@ class _Loop:
         counters = self.loop.state.counters
         if counters["full_evaluations"] >= 2 and counters["failed"] == counters["full_evaluations"]:
             first = next(r.reason for r in self.loop.records() if r.status == "failed")
-            raise RuntimeError(
+            raise UserError(
                 f"every evaluation of generation 0 failed ({counters['failed']} candidates; first: {first}). "
                 f"Fix the evaluation, then start a new run folder (the failures are journaled in {self.paths.journal})"
             )

@@ -181,7 +181,7 @@ def test_failing_candidates_are_retried_then_recorded_failed(tmp_path: Path) -> 
 
 
 def test_every_failure_in_generation_zero_stops_the_search(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match="every evaluation of generation 0 failed"):
+    with pytest.raises(UserError, match="every evaluation of generation 0 failed"):
         search(tmp_path / "run", ToyProblem(fail_mod=1), retries=0)
 
 
