@@ -98,6 +98,30 @@ def append_csv_rows(path: str | os.PathLike, header: list[str], rows: Iterable[I
         os.fsync(f.fileno())
 
 
+def cut_torn_tail(path: str | os.PathLike) -> bytes:
+    """Cut a last line that lacks its newline (a write cut short) off an append-only text journal.
+
+    Returns:
+        The bytes removed (empty when the file was intact or missing).
+    """
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return b""
+    with open(path, "rb+") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - 1))
+        if f.read(1) == b"\n":
+            return b""
+        f.seek(0)
+        data = f.read()
+        keep = data.rfind(b"\n") + 1
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+        return data[keep:]
+
+
 def read_jsonl(path: str | os.PathLike) -> tuple[list[dict[str, Any]], list[int]]:
     """Read a JSON-lines journal, tolerating a torn or corrupt line.
 

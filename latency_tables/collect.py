@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from common.atomic import append_csv_rows, atomic_write_json
+from common.atomic import append_csv_rows, atomic_write_json, cut_torn_tail
 from common.errors import UserError
 from latency_tables.calibration import fit_calibration, measure_points, spread_by_latency
 from latency_tables.config import LatencyConfig
@@ -66,6 +66,9 @@ class CollectionReport:
 def _existing(csv_path: Path) -> tuple[set[str], dict[str, float]]:
     if not csv_path.is_file():
         return set(), {}
+    torn = cut_torn_tail(csv_path)
+    if torn:
+        print(f"{csv_path.name}: dropped a torn last line ({len(torn)} bytes) left by an interrupted write")
     frame = read_table_rows(csv_path)
     refs = frame[frame["kind"] == REFERENCE_KIND]
     ops = frame[frame["kind"] != REFERENCE_KIND]
@@ -122,7 +125,12 @@ def _row(op: OpKey, timing: Timing, ref_key: str | None, ref_ms: float) -> tuple
 
 
 def collect_table(
-    cfg: LatencyConfig, device: str, input_shape: tuple[int, ...], tables_dir: Path, progress: bool = True
+    cfg: LatencyConfig,
+    device: str,
+    input_shape: tuple[int, ...],
+    tables_dir: Path,
+    progress: bool = True,
+    ops: list[OpKey] | None = None,
 ) -> CollectionReport:
     """Measure every op of ``cfg.space`` on this machine into ``<tables_dir>/<device>.csv``.
 
@@ -132,6 +140,7 @@ def collect_table(
         input_shape: Per-example model input shape, e.g. (1, 40, 101).
         tables_dir: Folder of the table files.
         progress: Show a progress bar with ETA.
+        ops: Measure only these ops instead of every op of the space (for tests and top-ups).
 
     Returns:
         What was measured, left out or failed, and the fitted calibration.
@@ -145,12 +154,14 @@ def collect_table(
         _check_resumable(old_meta, meta, meta_path)
     atomic_write_json(meta_path, meta)
 
-    ops = sorted(space_ops(create_search_space(cfg.space), cfg.n_classes, input_shape), key=lambda o: o.key)
+    if ops is None:
+        ops = list(space_ops(create_search_space(cfg.space), cfg.n_classes, input_shape))
+    ops = sorted(set(ops), key=lambda o: o.key)
     done, refs = _existing(csv_path)
     todo = [op for op in ops if op.key not in done]
     random.Random(cfg.seed).shuffle(todo)
     report = CollectionReport(device, csv_path, len(ops), len(ops) - len(todo), 0)
-    reserve = CALIBRATION_RESERVE_S if cfg.calibration_models else 0.0
+    reserve = min(CALIBRATION_RESERVE_S, 0.15 * cfg.max_minutes * 60) if cfg.calibration_models else 0.0
     _measure_ops(cfg.timing, todo, refs, csv_path, deadline - reserve, report, progress)
     report.left_out = _count_kinds(todo[report.measured_now + len(report.failed) :])
 

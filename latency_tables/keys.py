@@ -33,7 +33,6 @@ shortcut fused in, on a 64-channel 20x51 map.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,26 +71,21 @@ class OpKey:
     def __post_init__(self) -> None:
         if self.kind not in OP_KINDS:
             raise ValueError(f"unknown op kind '{self.kind}'; kinds: {', '.join(OP_KINDS)}")
+        rank = len(self.in_shape) - 1
+        conv_like = self.kind in ("stem", "conv", "dw")
+        if (conv_like and len(self.kernel) != rank) or (not conv_like and self.kernel):
+            raise ValueError(
+                f"op {self.kind} on a {rank}D input needs {'a ' + str(rank) + 'D' if conv_like else 'no'} kernel"
+            )
+        if (conv_like or self.kind == "pw") != bool(self.act):
+            raise ValueError(f"op {self.kind}: activation (relu/linear) required exactly for conv-like ops")
+        if self.kind in ("stem", "conv", "pw", "head") and self.out_channels < 1:
+            raise ValueError(f"op {self.kind} needs a positive output channel/class count")
 
     @property
     def key(self) -> str:
         """The canonical key string (see the module docstring)."""
-        parts = [self.kind, _dims(self.in_shape)]
-        if self.kind in ("stem", "conv", "pw"):
-            parts.append(str(self.out_channels))
-        if self.kind == "head":
-            parts.append(f"c{self.out_channels}")
-        if self.kernel:
-            parts += [f"k{_dims(self.kernel)}", f"s{self.stride}"]
-        if self.act:
-            parts.append(self.act)
-        if self.fused_sum:
-            parts.append("sum")
-        if self.hidden:
-            parts.append(f"h{self.hidden}")
-        if self.kind == "pool":
-            parts.append(f"p{self.pool}")
-        return "_".join(parts)
+        return _format(self, self.in_shape, self.out_channels, self.hidden)
 
     @property
     def out_shape(self) -> tuple[int, ...]:
@@ -119,9 +113,26 @@ class OpKey:
     @property
     def family(self) -> str:
         """The key with channel counts blanked (0): keys of one family differ only in channels."""
-        return dataclasses.replace(
-            self, in_shape=(0, *self.in_shape[1:]), out_channels=0, hidden=1 if self.hidden else 0
-        ).key
+        return _format(self, (0, *self.in_shape[1:]), 0, 1 if self.hidden else 0)
+
+
+def _format(op: OpKey, in_shape: tuple[int, ...], out_channels: int, hidden: int) -> str:
+    parts = [op.kind, _dims(in_shape)]
+    if op.kind in ("stem", "conv", "pw"):
+        parts.append(str(out_channels))
+    if op.kind == "head":
+        parts.append(f"c{out_channels}")
+    if op.kernel:
+        parts += [f"k{_dims(op.kernel)}", f"s{op.stride}"]
+    if op.act:
+        parts.append(op.act)
+    if op.fused_sum:
+        parts.append("sum")
+    if hidden:
+        parts.append(f"h{hidden}")
+    if op.kind == "pool":
+        parts.append(f"p{op.pool}")
+    return "_".join(parts)
 
 
 _KEY_RE = re.compile(
@@ -141,17 +152,20 @@ def parse_op_key(text: str) -> OpKey:
     if not m or m["kind"] not in OP_KINDS:
         raise ValueError(f"'{text}' is not a valid op key (see latency_tables.keys for the grammar)")
     out = int(m["out"] or m["ncls"] or 0)
-    op = OpKey(
-        kind=m["kind"],
-        in_shape=tuple(int(v) for v in m["in"].split("x")),
-        out_channels=out,
-        kernel=tuple(int(v) for v in m["k"].split("x")) if m["k"] else (),
-        stride=int(m["s"] or 1),
-        act=m["act"] or "",
-        fused_sum=bool(m["sum"]),
-        hidden=int(m["hidden"] or 0),
-        pool=int(m["pool"] or 1),
-    )
+    try:
+        op = OpKey(
+            kind=m["kind"],
+            in_shape=tuple(int(v) for v in m["in"].split("x")),
+            out_channels=out,
+            kernel=tuple(int(v) for v in m["k"].split("x")) if m["k"] else (),
+            stride=int(m["s"] or 1),
+            act=m["act"] or "",
+            fused_sum=bool(m["sum"]),
+            hidden=int(m["hidden"] or 0),
+            pool=int(m["pool"] or 1),
+        )
+    except ValueError as exc:
+        raise ValueError(f"'{text}' is not a valid op key: {exc}") from None
     if op.key != text:
         raise ValueError(f"'{text}' is not a canonical op key (canonical form: '{op.key}')")
     return op

@@ -23,7 +23,7 @@ from latency_tables.calibration import random_specs
 from latency_tables.layout import export_onnx
 from latency_tables.ort_timing import TimingConfig, time_model
 from latency_tables.table import LatencyTable
-from search_spaces import create_search_space
+from search_spaces import ArchSpec, create_search_space
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,12 @@ class ValidationReport:
 
 
 def validate_table(
-    table: LatencyTable, n: int, seed: int, timing: TimingConfig, progress: bool = True
+    table: LatencyTable,
+    n: int,
+    seed: int,
+    timing: TimingConfig,
+    progress: bool = True,
+    specs: list[ArchSpec] | None = None,
 ) -> ValidationReport:
     """Measure ``n`` random specs twice and compare with the table's predictions.
 
@@ -83,9 +88,11 @@ def validate_table(
         seed: Seed of the spec sample (distinct from the calibration's).
         timing: How each pass measures (``sessions`` fresh sessions each).
         progress: Show progress bars.
+        specs: Validate these specs instead of ``n`` random ones.
     """
     space = create_search_space(table.space)
-    specs = random_specs(table.space, n, seed + 10_007, table.n_classes, table.input_shape)
+    if specs is None:
+        specs = random_specs(table.space, n, seed + 10_007, table.n_classes, table.input_shape)
     start = time.perf_counter()
     predictions = [table.predict(spec) for spec in specs]
     predict_s = time.perf_counter() - start

@@ -1,0 +1,140 @@
+"""Latency tables: prediction by lookup equals the hand sum; interpolation is flagged; bad tables are refused."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from latency_fixtures import latencies_for, write_table
+
+from common.errors import UserError
+from latency_tables.interpolate import estimate_from_family
+from latency_tables.keys import parse_op_key, spec_ops
+from latency_tables.registry import TABLES_ENV, list_devices, load_device, table_path
+from latency_tables.table import load_table
+from search_spaces import create_search_space
+
+SPACE = create_search_space("mel2d")
+SPEC = SPACE.parse("c16k3s2-ir32k3s1e4se-ds32k3s1r2-c48k5s2-h64d20")
+SHAPE = (1, 40, 101)
+
+
+def _ops():
+    return spec_ops(SPACE, SPEC, 10, SHAPE)
+
+
+def test_prediction_is_the_hand_computed_sum(tmp_path):
+    ops = _ops()
+    lat = latencies_for(ops)
+    table = load_table(write_table(tmp_path, "dev", lat))
+    expected = sum(lat[op.key] for op in ops)  # an op used twice counts twice
+    pred = table.predict(SPEC)
+    assert pred.summed_ms == pytest.approx(expected) and pred.latency_ms == pytest.approx(expected)
+    assert pred.interpolated_ms == 0 and pred.missing == () and pred.n_ops == len(ops)
+
+
+def test_calibration_is_applied(tmp_path):
+    ops = _ops()
+    lat = latencies_for(ops)
+    cal = {"scale": 1.1, "offset_ms": 0.02, "n_models": 10}
+    table = load_table(write_table(tmp_path, "dev", lat, calibration=cal))
+    summed = sum(lat[op.key] for op in ops)
+    assert table.predict(SPEC).latency_ms == pytest.approx(1.1 * summed + 0.02)
+
+
+def test_missing_op_is_interpolated_and_flagged(tmp_path):
+    ops = _ops()
+    lat = latencies_for(ops)
+    target = next(op for op in ops if op.kind == "pw")
+    del lat[target.key]
+    for c in (8, 16, 24, 48, 96, 128):  # family members around it
+        lat[dataclasses.replace(target, out_channels=c).key] = 0.001 * c
+    table = load_table(write_table(tmp_path, "dev", lat))
+    pred = table.predict(SPEC)
+    assert pred.missing == (target.key,)
+    assert 0 < pred.interpolated_share < 1 and pred.interpolated_ms > 0
+    with pytest.raises(UserError, match=rf"lacks 1 op\(s\), e.g. {target.key}.*--mode latency-table --device-name dev"):
+        table.predict(SPEC, strict=True)
+
+
+def test_family_interpolation_recovers_a_bilinear_law():
+    law = lambda cin, cout: 0.002 + 1e-5 * cin + 2e-5 * cout + 3e-6 * cin * cout  # noqa: E731
+    members = [((cin, cout), law(cin, cout)) for cin in (8, 16, 32, 64, 128) for cout in (8, 16, 32, 64, 128)]
+    for target in ((24, 48), (96, 12), (256, 256)):
+        assert estimate_from_family(target, members) == pytest.approx(law(*target), rel=0.02)
+
+
+def test_op_whose_family_is_unmeasured_falls_back_to_its_kind(tmp_path):
+    ops = _ops()
+    lat = latencies_for(ops)
+    target = next(op for op in ops if op.kind == "dw")
+    lat = {k: v for k, v in lat.items() if parse_op_key(k).family != target.family}
+    lat[dataclasses.replace(target, in_shape=(target.in_shape[0], 10, 26)).key] = 0.5
+    table = load_table(write_table(tmp_path, "dev", lat))
+    ms, interpolated = table.lookup(target)
+    assert interpolated and ms > 0
+
+
+def test_op_with_no_similar_measurement_is_an_error(tmp_path):
+    ops = _ops()
+    lat = {k: v for k, v in latencies_for(ops).items() if not k.startswith("se_")}
+    table = load_table(write_table(tmp_path, "dev", lat))
+    with pytest.raises(UserError, match=r"lacks 1 op\(s\), e.g. se_"):
+        table.predict(SPEC)
+
+
+def test_other_space_or_input_shape_is_refused(tmp_path):
+    table = load_table(write_table(tmp_path, "dev", latencies_for(_ops())))
+    with pytest.raises(UserError, match=r"collected for space 'mel2d' with input shape \(1, 40, 101\).*\(1, 64, 101\)"):
+        table.check_compatible("mel2d", (1, 64, 101))
+    wave = create_search_space("wave1d").sample(__import__("random").Random(0))
+    with pytest.raises(UserError, match="search space 'mel2d', not 'wave1d'"):
+        table.predict(wave)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda csv, meta: csv.write_text("key,latency\nx,1\n"), r"lacks column\(s\) kind"),
+        (
+            lambda csv, meta: csv.write_text(csv.read_text().replace(",0.01,0.01,", ",-0.01,-0.01,", 1)),
+            r"latency_ms must be a positive number of milliseconds, got '-0.01'",
+        ),
+        (lambda csv, meta: csv.write_text(csv.read_text().replace(",0.01,0.01,", ",0,0,", 1)), "must be a positive"),
+        (lambda csv, meta: meta.write_text(meta.read_text().replace('"ms"', '"us"')), "units must be 'ms'"),
+        (
+            lambda csv, meta: meta.write_text(meta.read_text().replace('"format_version": 1', '"format_version": 99')),
+            "format version 99",
+        ),
+        (lambda csv, meta: meta.unlink(), r"needs both dev.csv and dev.json"),
+        (lambda csv, meta: csv.write_text(csv.read_text() + "conv_1x2_3,conv,0.1,0.1,0,,3,1\n"), "not a valid op key"),
+    ],
+    ids=["columns", "negative", "zero", "units", "version", "no-metadata", "bad-key"],
+)
+def test_bad_table_files(tmp_path, mutate, message):
+    csv = write_table(tmp_path, "dev", latencies_for(_ops()))
+    mutate(csv, csv.with_suffix(".json"))
+    with pytest.raises(UserError, match=message):
+        load_table(csv)
+
+
+def test_runtime_version_mismatch_warns(tmp_path):
+    csv = write_table(tmp_path, "dev", latencies_for(_ops()), device={"onnxruntime": "0.1.0"})
+    with pytest.warns(UserWarning, match="measured with onnxruntime 0.1.0"):
+        load_table(csv)
+
+
+def test_registry_finds_tables_in_user_folders(tmp_path, monkeypatch):
+    write_table(tmp_path / "mine", "my-pi4", latencies_for(_ops()))
+    monkeypatch.setenv(TABLES_ENV, str(tmp_path / "mine"))
+    assert "my-pi4" in list_devices()
+    assert load_device("my-pi4").predict(SPEC).latency_ms > 0
+    with pytest.raises(UserError, match=r"unknown device 'nope'; known devices: .*my-pi4"):
+        table_path("nope")
+
+
+def test_metadata_records_units_and_space(tmp_path):
+    csv = write_table(tmp_path, "dev", latencies_for(_ops()))
+    meta = json.loads(csv.with_suffix(".json").read_text())
+    assert meta["units"] == "ms" and load_table(csv).space == "mel2d"
