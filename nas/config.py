@@ -66,6 +66,10 @@ class SearchConfig:
                 "tournament (DCD) draws parents in groups of 4 from two shuffles of the population, so that "
                 "every individual competes exactly twice"
             )
+        if self.backend == "inline" and self.jobs > 1:
+            raise ValueError(
+                f"jobs={self.jobs} needs backend 'loky' or 'dask'; backend 'inline' evaluates one at a time"
+            )
         if self.backend == "dask" and not self.scheduler:
             raise ValueError("scheduler must be set for backend 'dask' (e.g. 'tcp://10.0.0.5:8786')")
         if self.connect_timeout_s <= 0:

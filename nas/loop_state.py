@@ -107,9 +107,11 @@ class LoopState:
         best = min((r.violation for r in records), default=math.inf)
         per_constraint = []
         for c in constraints:
-            amounts = [r.violations.get(c.label, math.nan) for r in records]
+            amounts = [r.violations[c.label] for r in records if c.label in r.violations]
             broken = sum(1 for a in amounts if a > 0)
-            per_constraint.append(f"{c.label} broken by {broken}/{len(records)}")
+            unmeasured = len(records) - len(amounts)
+            extra = f", {unmeasured} not measured" if unmeasured else ""
+            per_constraint.append(f"{c.label} broken by {broken}/{len(records)}{extra}")
         return (
             "no feasible candidate in generation 0: the constraint set may be impossible to meet "
             f"({'; '.join(per_constraint) or 'no constraints: all candidates failed or had NaN objectives'}); "

@@ -35,6 +35,7 @@ from nas.state import Member, SearchState
         ({"backend": "ray"}, "backend"),
         ({"backend": "dask"}, "scheduler"),
         ({"jobs": 0}, "jobs"),
+        ({"jobs": 2, "backend": "inline"}, "jobs=2 needs backend"),
         ({"retries": -1}, "retries"),
         ({"novelty_retries": -2}, "novelty_retries"),
         ({"seed": "1"}, "seed"),
