@@ -17,7 +17,7 @@ from typing import Any
 from common.errors import UserError
 
 MODES = ("features", "baseline", "nas", "quantization", "reports", "full", "latency-table", "validate-latency")
-BUILT_MODES = ("features", "latency-table", "validate-latency")
+BUILT_MODES = ("features", "baseline", "latency-table", "validate-latency")
 DEFAULT_MODE = "features"
 
 
@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, help="worker processes (-1: all cores)")
     p.add_argument("--cache-dir", metavar="DIR", help="where datasets and features are cached")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    base = p.add_argument_group("baseline")
+    base.add_argument("--models", metavar="A,B", help="baselines to train, comma-separated (default: all)")
+    base.add_argument("--epochs", type=int, help="training epochs")
+    base.add_argument("--seeds", type=int, help="training runs per model (mean +- std reported)")
     lat = p.add_argument_group("latency")
     lat.add_argument("--device-name", metavar="NAME", help="device (latency table) to collect, validate or predict for")
     lat.add_argument("--space", metavar="NAME", help="search space (default: mel2d)")
@@ -62,6 +66,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
             "progress": False if args.no_progress else None,
         },
         "data": {"dataset": dataset, "path": args.dataset_path, "split": args.split},
+        "train": {"epochs": args.epochs},
+        "baseline": {"models": args.models.split(",") if args.models else None, "seeds": args.seeds},
         "latency": {
             "device": args.device_name,
             "space": args.space,
@@ -92,6 +98,26 @@ def run_features(cfg, run_dir: Path) -> None:
     print(f"results in {run_dir}/ (config.json, data/summary.json, data/clips.csv, skipped_files.csv)")
 
 
+def run_baseline(cfg, run_dir: Path, resume: bool = False) -> None:
+    """``--mode baseline``: features, then train/test the fixed baselines, then the results table."""
+    from pipeline.baseline_stage import run_baselines
+
+    run_features(cfg, run_dir)
+    print(
+        f"training baselines {', '.join(cfg.baseline.models)} for {cfg.train.epochs} epochs x "
+        f"{cfg.baseline.seeds} seed(s)"
+    )
+    summaries = run_baselines(cfg, run_dir, resume=resume)
+    for s in summaries:
+        acc, f1 = s["test"]["accuracy"], s["test"]["macro_f1"]
+        print(
+            f"{s['model']:>7}: test accuracy {acc['mean']:.4f} +- {acc['std'] or 0:.4f}, macro-F1 "
+            f"{f1['mean']:.4f} +- {f1['std'] or 0:.4f}, {s['params']} params, {s['size_kb']:.1f} KB, "
+            f"{s['macs_m']:.1f} M MACs"
+        )
+    print(f"results in {run_dir}/baseline_results.csv and {run_dir}/models/")
+
+
 def run_latency_table(cfg, run_dir: Path) -> None:
     """``--mode latency-table``: collect this device's latency lookup table."""
     from pipeline.latency_stage import run_latency_table as stage
@@ -106,7 +132,12 @@ def run_validate_latency(cfg, run_dir: Path) -> None:
     stage(cfg, run_dir)
 
 
-STAGES = {"features": run_features, "latency-table": run_latency_table, "validate-latency": run_validate_latency}
+STAGES = {
+    "features": run_features,
+    "baseline": run_baseline,
+    "latency-table": run_latency_table,
+    "validate-latency": run_validate_latency,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         cfg = build_config(args.config, overrides_from_args(args))
         run_dir = Path(args.out) if args.out else default_run_dir(cfg)
         init_run_folder(run_dir, cfg)
-        STAGES[args.mode](cfg, run_dir)
+        if args.mode == "baseline":
+            run_baseline(cfg, run_dir, resume=args.resume)
+        else:
+            STAGES[args.mode](cfg, run_dir)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

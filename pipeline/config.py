@@ -10,8 +10,10 @@ from typing import Any
 
 from common.config_io import dataclass_from_dict, load_config_file, merge_dicts
 from latency_tables.config import LatencyConfig
+from pipeline.baseline_config import BaselineConfig
 from train.data_config import DataConfig
 from train.features import FeatureConfig
+from train.train_config import TrainConfig
 
 DEFAULT_CACHE_ENV = "EDGE_AUDIO_NAS_CACHE"
 
@@ -38,6 +40,8 @@ class PipelineConfig:
     run: RunConfig = field(default_factory=RunConfig)
     data: DataConfig = field(default_factory=DataConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
     latency: LatencyConfig = field(default_factory=LatencyConfig)
 
     def to_dict(self) -> dict[str, Any]:

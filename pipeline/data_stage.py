@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import logging
 from pathlib import Path
@@ -99,6 +100,7 @@ def prepare_features(cfg: PipelineConfig, run_dir: Path) -> Features:
         "cache_hit": cache.hit,
         "cache_folder": str(cache.folder),
         "normalization": norm.to_dict(),
+        "features": dataclasses.asdict(cfg.features),
     }
     atomic_write_json(run_dir / "data" / "summary.json", summary)
     return Features(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from train.features import FeatureConfig
 from train.normalization import Normalization
-from train.splits import Splits
+from train.splits import SPLITS, Splits
 
 
 @dataclass
@@ -61,3 +64,43 @@ class Features:
         x[order] = self.x[rows[order]]  # sorted reads are faster on a memmap
         x = self.normalization.apply(x)
         return x.reshape(len(rows), *self.input_shape), self.y[rows]
+
+
+def load_features(run_dir: str | Path) -> Features:
+    """Rebuild the :class:`Features` of a run from its folder alone (after the features stage ran).
+
+    Reads ``data/summary.json`` (classes, normalisation, cache folder, feature settings) and
+    ``data/clips.csv`` (label, speaker and split of every row) and memory-maps the cached
+    features. Worker processes use this instead of receiving the arrays.
+
+    Raises:
+        FileNotFoundError: The run folder has no features stage output, or the cache is gone.
+    """
+    data = Path(run_dir) / "data"
+    summary = json.loads((data / "summary.json").read_text())
+    clips = pd.read_csv(data / "clips.csv", dtype=str, keep_default_na=False)
+    folder = Path(summary["cache_folder"])
+    x = np.load(folder / "features.npy", mmap_mode="r")
+    if len(x) != len(clips):
+        raise FileNotFoundError(
+            f"feature cache {folder} does not match {data / 'clips.csv'}; re-run the features stage"
+        )
+    classes = summary["classes"]
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[label] for label in clips["label"]], dtype=np.int64)
+    split = clips["split"].to_numpy()
+    splits = Splits(*(np.flatnonzero(split == name) for name in SPLITS), protocol=summary["split_protocol"])
+    speakers = clips["speaker"].to_numpy(dtype=object) if (clips["speaker"] != "").all() else None
+    return Features(
+        x=x,
+        y=y,
+        classes=classes,
+        splits=splits,
+        normalization=Normalization.from_dict(summary["normalization"]),
+        speakers=speakers,
+        paths=clips["path"].tolist(),
+        dataset=summary["dataset"],
+        config=FeatureConfig(**summary["features"]),
+        cache_key=summary["cache_key"],
+        cache_hit=True,
+    )
