@@ -17,8 +17,8 @@ from typing import Any
 from common.errors import UserError
 
 MODES = ("features", "baseline", "nas", "quantization", "reports", "full", "latency-table", "validate-latency")
-BUILT_MODES = ("features", "baseline", "latency-table", "validate-latency")
-DEFAULT_MODE = "features"
+BUILT_MODES = ("features", "baseline", "nas", "latency-table", "validate-latency")
+DEFAULT_MODE = "nas"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +37,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, help="worker processes (-1: all cores)")
     p.add_argument("--cache-dir", metavar="DIR", help="where datasets and features are cached")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    search = p.add_argument_group("search")
+    search.add_argument("--nas-population", type=int, help="individuals per generation (NSGA-II: multiple of 4)")
+    search.add_argument("--nas-generations", type=int, help="generations after the initial population")
+    search.add_argument("--strategy", choices=("nsga2", "random"), help="search strategy (random: the baseline)")
+    search.add_argument("--objectives", metavar="A,B", help="objectives, e.g. accuracy,latency_ms,size_kb")
+    search.add_argument("--latency", choices=("table", "measure"), help="latency from device tables or timed here")
+    search.add_argument("--devices", metavar="A,B", help="latency devices (tables) to optimise for")
+    search.add_argument("--max-latency-ms", type=float, help="constraint: latency on every device")
+    search.add_argument("--max-size-kb", type=float, help="constraint: fp32 model size")
+    search.add_argument("--min-accuracy", type=float, help="constraint: proxy validation accuracy")
+    search.add_argument("--proxy-epochs", type=int, help="training epochs of the accuracy proxy")
+    search.add_argument("--backend", choices=("loky", "dask", "inline"), help="where candidates are evaluated")
+    search.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler address (with --backend dask)")
     base = p.add_argument_group("baseline")
     base.add_argument("--models", metavar="A,B", help="baselines to train, comma-separated (default: all)")
     base.add_argument("--epochs", type=int, help="training epochs")
@@ -67,6 +80,20 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         },
         "data": {"dataset": dataset, "path": args.dataset_path, "split": args.split},
         "train": {"epochs": args.epochs},
+        "nas": {
+            "population": args.nas_population,
+            "generations": args.nas_generations,
+            "strategy": args.strategy,
+            "objectives": args.objectives.split(",") if args.objectives else None,
+            "latency_source": args.latency,
+            "devices": args.devices.split(",") if args.devices else None,
+            "max_latency_ms": args.max_latency_ms,
+            "max_size_kb": args.max_size_kb,
+            "min_accuracy": args.min_accuracy,
+            "backend": args.backend,
+            "scheduler": args.scheduler,
+            "proxy": {"epochs": args.proxy_epochs},
+        },
         "baseline": {"models": args.models.split(",") if args.models else None, "seeds": args.seeds},
         "latency": {
             "device": args.device_name,
@@ -118,6 +145,14 @@ def run_baseline(cfg, run_dir: Path, resume: bool = False) -> None:
     print(f"results in {run_dir}/baseline_results.csv and {run_dir}/models/")
 
 
+def run_nas(cfg, run_dir: Path, resume: bool = False) -> None:
+    """``--mode nas``: features, then the constrained NSGA-II search; prints the Pareto front."""
+    from pipeline.nas_stage import run_nas as stage
+    from pipeline.nas_summary import print_summary
+
+    print_summary(stage(cfg, run_dir, resume=resume), run_dir)
+
+
 def run_latency_table(cfg, run_dir: Path) -> None:
     """``--mode latency-table``: collect this device's latency lookup table."""
     from pipeline.latency_stage import run_latency_table as stage
@@ -153,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = build_config(args.config, overrides_from_args(args))
         run_dir = Path(args.out) if args.out else default_run_dir(cfg)
         init_run_folder(run_dir, cfg)
-        if args.mode == "baseline":
-            run_baseline(cfg, run_dir, resume=args.resume)
+        if args.mode in ("baseline", "nas"):
+            STAGES[args.mode](cfg, run_dir, resume=args.resume)
         else:
             STAGES[args.mode](cfg, run_dir)
     except UserError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -29,3 +30,27 @@ def fsdd_path() -> Path:
     if not (FSDD_PATH / "recordings").is_dir():
         pytest.skip(f"FSDD not found at {FSDD_PATH}")
     return FSDD_PATH
+
+
+@pytest.fixture
+def cli_error(capsys):
+    """Run the CLI in-process and return its one-line error, checking exit code 2 and no traceback.
+
+    Without ``--mode`` it runs ``features``; without ``--out`` it writes into a temporary folder.
+    """
+    from complete_pipeline import main
+
+    def run(argv: list[str]) -> str:
+        if "--mode" not in argv:
+            argv = ["--mode", "features", *argv]
+        if "--out" not in argv:
+            argv = [*argv, "--out", tempfile.mkdtemp(prefix="cli-error-")]
+        code = main([*argv, "--no-progress"])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert "Traceback" not in err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), err
+        return lines[0]
+
+    return run

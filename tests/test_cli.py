@@ -28,7 +28,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 def test_default_run_on_builtin_data_writes_run_folder(tmp_path):
     out = tmp_path / "run"
-    proc = _run("--out", str(out))
+    proc = _run("--mode", "features", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "[synthetic]" in proc.stdout and "cache written" in proc.stdout
     config = json.loads((out / "config.json").read_text())
@@ -36,7 +36,7 @@ def test_default_run_on_builtin_data_writes_run_folder(tmp_path):
     summary = json.loads((out / "data" / "summary.json").read_text())
     assert summary["dataset"] == "synthetic" and len(summary["classes"]) >= 8
     assert sum(summary["split_sizes"].values()) == summary["n_files"] == 600
-    again = _run("--out", str(out))
+    again = _run("--mode", "features", "--out", str(out))
     assert again.returncode == 0 and "cache hit" in again.stdout
 
 
@@ -65,7 +65,22 @@ def test_fsdd_acceptance(tmp_path, fsdd_path):
     with open(out / "data" / "clips.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3000 and {r["split"] for r in rows} == {"train", "val", "test"}
-    assert main(["--dataset", "fsdd", "--dataset-path", str(fsdd_path), "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "--mode",
+                "features",
+                "--dataset",
+                "fsdd",
+                "--dataset-path",
+                str(fsdd_path),
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "data" / "summary.json").read_text())["cache_hit"] is True
 
 
@@ -74,72 +89,64 @@ def test_skipped_files_listed_and_run_continues(tmp_path, capsys):
     (root / "cat" / "zz_empty.wav").write_bytes(b"")
     write_wav(root / "dog" / "stereo_22k.wav", 500, sr=22050, channels=2)  # handled, not an error
     out = tmp_path / "run"
-    code = main(["--dataset-path", str(root), "--out", str(out), "--split", "stratified", "--no-progress"])
+    code = main(
+        ["--mode", "features", "--dataset-path", str(root), "--out", str(out), "--split", "stratified", "--no-progress"]
+    )
     assert code == 0, capsys.readouterr().err
     with open(out / "skipped_files.csv") as f:
         rows = list(csv.DictReader(f))
     assert [Path(r["path"]).name for r in rows] == ["zz_empty.wav"] and "empty" in rows[0]["reason"]
 
 
-def _error(capsys, argv) -> str:
-    code = main([*argv, "--no-progress"])
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ")
-    return lines[0]
+def test_missing_dataset_path(cli_error, tmp_path):
+    assert "dataset path does not exist" in cli_error(["--dataset", "fsdd", "--dataset-path", str(tmp_path / "x")])
 
 
-def test_missing_dataset_path(capsys, tmp_path):
-    assert "dataset path does not exist" in _error(capsys, ["--dataset", "fsdd", "--dataset-path", str(tmp_path / "x")])
+def test_real_dataset_without_path(cli_error):
+    assert "needs --dataset-path" in cli_error(["--dataset", "esc50"])
 
 
-def test_real_dataset_without_path(capsys):
-    assert "needs --dataset-path" in _error(capsys, ["--dataset", "esc50"])
-
-
-def test_layout_matches_no_loader(capsys, tmp_path):
+def test_layout_matches_no_loader(cli_error, tmp_path):
     (tmp_path / "notes.txt").write_text("x")
-    msg = _error(capsys, ["--dataset-path", str(tmp_path)])
+    msg = cli_error(["--dataset-path", str(tmp_path)])
     assert "no known dataset layout" in msg and "metadata/UrbanSound8K.csv" in msg
 
 
-def test_unknown_dataset_name(capsys):
-    msg = _error(capsys, ["--dataset", "librispeech"])
+def test_unknown_dataset_name(cli_error):
+    msg = cli_error(["--dataset", "librispeech"])
     assert "unknown dataset 'librispeech'" in msg and "urbansound8k" in msg
 
 
-def test_metadata_missing_column(capsys, tmp_path):
+def test_metadata_missing_column(cli_error, tmp_path):
     make_urbansound8k(tmp_path, per_fold=1)
     meta = tmp_path / "metadata" / "UrbanSound8K.csv"
     meta.write_text(meta.read_text().replace("slice_file_name", "file"))
-    assert "lacks required column(s) slice_file_name" in _error(capsys, ["--dataset-path", str(tmp_path)])
+    assert "lacks required column(s) slice_file_name" in cli_error(["--dataset-path", str(tmp_path)])
 
 
-def test_too_many_bad_files(capsys, tmp_path):
+def test_too_many_bad_files(cli_error, tmp_path):
     root = make_folders(tmp_path / "data", per_class=4)
     for k in range(3):
         (root / "cat" / f"bad{k}.wav").write_text("not audio")
-    msg = _error(capsys, ["--dataset-path", str(root), "--out", str(tmp_path / "run")])
+    msg = cli_error(["--dataset-path", str(root), "--out", str(tmp_path / "run")])
     assert "3 of 15 audio files" in msg and "max_bad_fraction" in msg
     assert (tmp_path / "run" / "skipped_files.csv").read_text().count("not readable as audio") == 3
 
 
-def test_config_unknown_key(capsys, tmp_path):
+def test_config_unknown_key(cli_error, tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text("[features]\nmels = 64\n")
-    assert "unknown config key 'features.mels'" in _error(capsys, ["--config", str(cfg)])
+    assert "unknown config key 'features.mels'" in cli_error(["--config", str(cfg)])
 
 
-def test_speaker_split_without_speakers(capsys, tmp_path):
+def test_speaker_split_without_speakers(cli_error, tmp_path):
     root = make_folders(tmp_path / "data")
-    assert "needs speaker ids" in _error(capsys, ["--dataset-path", str(root), "--split", "speaker"])
+    assert "needs speaker ids" in cli_error(["--dataset-path", str(root), "--split", "speaker"])
 
 
-@pytest.mark.parametrize("mode", ["nas", "baseline", "quantization", "reports", "full"])
-def test_unbuilt_modes_refuse_cleanly(capsys, mode):
-    assert "not built yet" in _error(capsys, ["--mode", mode])
+@pytest.mark.parametrize("mode", ["quantization", "reports", "full"])
+def test_unbuilt_modes_refuse_cleanly(cli_error, mode):
+    assert "not built yet" in cli_error(["--mode", mode])
 
 
 def test_subprocess_error_has_exit_code_2_and_no_traceback(tmp_path):
