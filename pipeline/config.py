@@ -11,6 +11,7 @@ from typing import Any
 from common.config_io import dataclass_from_dict, load_config_file, merge_dicts
 from latency_tables.config import LatencyConfig
 from pipeline.baseline_config import BaselineConfig
+from pipeline.nas_config import NasConfig
 from train.data_config import DataConfig
 from train.features import FeatureConfig
 from train.train_config import TrainConfig
@@ -42,6 +43,7 @@ class PipelineConfig:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    nas: NasConfig = field(default_factory=NasConfig)
     latency: LatencyConfig = field(default_factory=LatencyConfig)
 
     def to_dict(self) -> dict[str, Any]:

@@ -6,7 +6,6 @@ import json
 
 from latency_fixtures import latencies_for, write_table
 
-from complete_pipeline import main
 from latency_tables.collect import collect_table
 from latency_tables.config import LatencyConfig
 from latency_tables.keys import spec_ops
@@ -25,15 +24,6 @@ SPECS = [
 TIMING = TimingConfig(sessions=1, runs=20, min_runs=5, target_ms=5)
 
 
-def _error(capsys, argv) -> str:
-    code = main([*argv, "--no-progress"])
-    err = capsys.readouterr().err
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err
-    return lines[0]
-
-
 def test_validation_end_to_end_on_a_collected_table(tmp_path):
     specs = [SPACE.parse(s) for s in SPECS]
     ops = [op for s in specs for op in spec_ops(SPACE, s, 10, SHAPE)]
@@ -49,28 +39,27 @@ def test_validation_end_to_end_on_a_collected_table(tmp_path):
     assert (tmp_path / "out" / "latency_validation.png").stat().st_size > 1000
 
 
-def test_unknown_device(capsys, tmp_path):
-    msg = _error(capsys, ["--mode", "validate-latency", "--device-name", "no-such-pi", "--out", str(tmp_path)])
+def test_unknown_device(cli_error, tmp_path):
+    msg = cli_error(["--mode", "validate-latency", "--device-name", "no-such-pi", "--out", str(tmp_path)])
     assert "unknown device 'no-such-pi'; known devices:" in msg and "--mode latency-table" in msg
 
 
-def test_collection_needs_a_device_name(capsys, tmp_path):
-    assert "needs --device-name" in _error(capsys, ["--mode", "latency-table", "--out", str(tmp_path)])
+def test_collection_needs_a_device_name(cli_error, tmp_path):
+    assert "needs --device-name" in cli_error(["--mode", "latency-table", "--out", str(tmp_path)])
 
 
-def test_invalid_device_name(capsys, tmp_path):
-    assert "latency.device must be a file-name-safe name" in _error(
-        capsys, ["--mode", "latency-table", "--device-name", "my pi/4", "--out", str(tmp_path)]
+def test_invalid_device_name(cli_error, tmp_path):
+    assert "latency.device must be a file-name-safe name" in cli_error(
+        ["--mode", "latency-table", "--device-name", "my pi/4", "--out", str(tmp_path)]
     )
 
 
-def test_table_of_another_input_shape_is_refused(capsys, tmp_path):
+def test_table_of_another_input_shape_is_refused(cli_error, tmp_path):
     ops = spec_ops(SPACE, SPACE.parse(SPECS[0]), 10, SHAPE)
     write_table(tmp_path / "tables", "dev", latencies_for(ops))
     cfg = tmp_path / "c.yaml"
     cfg.write_text("features:\n  n_mels: 64\n")
-    msg = _error(
-        capsys,
+    msg = cli_error(
         [
             "--mode",
             "validate-latency",
@@ -87,12 +76,11 @@ def test_table_of_another_input_shape_is_refused(capsys, tmp_path):
     assert "input shape (1, 40, 101); this run needs space 'mel2d' with input shape (1, 64, 101)" in msg
 
 
-def test_table_with_wrong_columns_is_refused(capsys, tmp_path):
+def test_table_with_wrong_columns_is_refused(cli_error, tmp_path):
     folder = tmp_path / "tables"
     write_table(folder, "dev", {"stem_1x40x101_8_k3x3_s2_relu": 0.01})
     (folder / "dev.csv").write_text("key,ms\nstem_1x40x101_8_k3x3_s2_relu,0.01\n")
-    msg = _error(
-        capsys,
+    msg = cli_error(
         [
             "--mode",
             "validate-latency",

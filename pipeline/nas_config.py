@@ -1,0 +1,59 @@
+"""Typed settings of the search stage: budget, strategy, objectives, constraints, proxy training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from train.train_config import TrainConfig
+
+OBJECTIVES = ("accuracy", "macro_f1", "latency_ms", "size_kb", "macs_m", "params")
+LATENCY_SOURCES = ("table", "measure")
+
+
+def default_proxy() -> TrainConfig:
+    """The accuracy proxy: a short training run on the train split, scored on validation."""
+    return TrainConfig(epochs=4, warmup_epochs=0.5, progress=False, device="auto", num_threads=1)
+
+
+@dataclass(frozen=True)
+class NasConfig:
+    """What to search for and with which budget.
+
+    ``latency_ms`` in ``objectives`` expands to one objective per device, named
+    ``latency_ms_<device>`` (device names with ``-``/``.`` become ``_``). ``max_latency_ms``
+    applies to every device. Constraints on size, MACs and table latency are checked before any
+    training, so an infeasible candidate costs no training time.
+    """
+
+    space: str = "mel2d"  # search space
+    population: int = 16  # individuals per generation (NSGA-II: a multiple of 4)
+    generations: int = 6  # generations after the initial population; raise it with --resume to extend
+    strategy: str = "nsga2"  # nsga2 | random (the baseline with the same budget)
+    backend: str = "loky"  # loky (processes on this machine) | dask (a cluster) | inline
+    scheduler: str | None = None  # dask scheduler address, e.g. tcp://10.0.0.5:8786
+    objectives: tuple[str, ...] = ("accuracy", "latency_ms", "size_kb")
+    devices: tuple[str, ...] = ()  # latency devices (default: latency.device, else the shipped table)
+    latency_source: str = "table"  # table: predicted from the device tables | measure: timed here (ORT)
+    max_size_kb: float | None = None  # constraint: serialized fp32 size
+    max_latency_ms: float | None = 1.0  # constraint: latency on every device
+    max_macs_m: float | None = None  # constraint: multiply-accumulates (millions)
+    min_accuracy: float | None = None  # constraint: proxy validation accuracy
+    proxy: TrainConfig = field(default_factory=default_proxy)
+
+    def __post_init__(self) -> None:
+        unknown = [o for o in self.objectives if o not in OBJECTIVES]
+        if unknown:
+            raise ValueError(f"unknown objective(s) {', '.join(unknown)}; objectives: {', '.join(OBJECTIVES)}")
+        if len(set(self.objectives)) != len(self.objectives) or len(self.objectives) < 2:
+            raise ValueError("nas.objectives must name at least two distinct objectives")
+        if not {"accuracy", "macro_f1"} & set(self.objectives):
+            raise ValueError("nas.objectives must include accuracy or macro_f1 (the search needs a quality objective)")
+        if self.latency_source not in LATENCY_SOURCES:
+            sources = ", ".join(LATENCY_SOURCES)
+            raise ValueError(f"nas.latency_source must be one of {sources}, got '{self.latency_source}'")
+        for name in ("max_size_kb", "max_latency_ms", "max_macs_m"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"nas.{name} must be > 0, got {value}")
+        if self.min_accuracy is not None and not 0 < self.min_accuracy < 1:
+            raise ValueError(f"nas.min_accuracy must be in (0, 1), got {self.min_accuracy}")

@@ -1,0 +1,134 @@
+"""The audio search end to end: a tiny search on the built-in data, kill -9 and resume, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from latency_fixtures import latencies_for, write_table
+
+from complete_pipeline import main
+from latency_tables.keys import space_ops
+from search_spaces import create_search_space
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--nas-population", "4", "--nas-generations", "2", "--proxy-epochs", "1", "--jobs", "2", "--no-progress"]
+
+
+def _pareto(run: Path) -> list[dict]:
+    with open(run / "nas" / "pareto.csv") as f:
+        return sorted(csv.DictReader(f), key=lambda r: r["key"])
+
+
+def _history(run: Path) -> list[dict]:
+    with open(run / "nas" / "history.csv") as f:
+        return [{k: v for k, v in row.items() if k not in ("wall_s", "elapsed_s")} for row in csv.DictReader(f)]
+
+
+def _cmd(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, str(REPO / "complete_pipeline.py"), "--mode", "nas", "--out", str(out), *TINY, *extra]
+
+
+def test_tiny_search_writes_journal_checkpoint_history_pareto(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["--mode", "nas", "--out", str(out), *TINY]) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "Pareto front" in printed or "no feasible candidate" in printed
+    for name in ("journal.jsonl", "checkpoint.json", "history.csv", "pareto.csv"):
+        assert (out / "nas" / name).is_file(), name
+    records = [json.loads(line) for line in (out / "nas" / "journal.jsonl").read_text().splitlines()]
+    assert len({r["key"] for r in records}) == len(records) >= 4  # each candidate once
+    trained = [r for r in records if r["status"] == "ok"]
+    assert trained and all(0 <= r["metrics"]["accuracy"] <= 1 for r in trained)
+    assert all(r["info"]["latency_source"] == "table" for r in records if r["status"] != "failed")
+    rejected = [r for r in records if r["status"] == "precheck_infeasible"]
+    assert all(r["metrics"].get("accuracy") is None for r in rejected)  # never trained
+    history = _history(out)
+    assert [int(h["generation"]) for h in history] == [0, 1, 2]
+    assert float(history[-1]["hypervolume"]) >= float(history[0]["hypervolume"])
+
+
+def test_kill_9_mid_search_then_resume_equals_uninterrupted(tmp_path):
+    straight = tmp_path / "straight"
+    done = subprocess.run(_cmd(straight), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_cmd(killed), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    journal = killed / "nas" / "journal.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and (not journal.exists() or len(journal.read_text().splitlines()) < 6):
+        assert proc.poll() is None, "the search finished before it could be killed"
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = len(journal.read_text().splitlines())
+    resumed = subprocess.run(_cmd(killed, "--resume"), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+
+    assert _pareto(killed) == _pareto(straight)
+    assert _history(killed) == _history(straight)
+    keys = [json.loads(line)["key"] for line in journal.read_text().splitlines()]
+    assert len(keys) == len(set(keys)) >= before  # nothing journaled before the kill was evaluated again
+
+
+def test_resume_with_other_search_settings_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["--mode", "nas", "--out", str(out), *TINY]) == 0
+    capsys.readouterr()
+    code = main(["--mode", "nas", "--out", str(out), "--resume", *TINY[:2], "8", *TINY[4:]])
+    err = capsys.readouterr().err
+    assert code == 2 and "population" in err and "Traceback" not in err
+
+
+def test_population_not_a_multiple_of_4(cli_error, tmp_path):
+    assert "population must be a multiple of 4" in cli_error(
+        ["--mode", "nas", "--nas-population", "10", "--out", str(tmp_path)]
+    )
+
+
+def test_unknown_objective_and_device(cli_error, tmp_path):
+    assert "unknown objective(s) speed" in cli_error(
+        ["--mode", "nas", "--objectives", "accuracy,speed", "--out", str(tmp_path)]
+    )
+    assert "unknown device 'rpi9'" in cli_error(["--mode", "nas", "--devices", "rpi9", "--out", str(tmp_path)])
+
+
+def test_resume_without_run_folder(cli_error, tmp_path):
+    msg = cli_error(["--mode", "nas", "--resume", "--out", str(tmp_path / "none"), *TINY[:-1]])
+    assert "resume" in msg
+
+
+def test_unreachable_dask_scheduler(cli_error, tmp_path):
+    msg = cli_error(
+        ["--mode", "nas", "--backend", "dask", "--scheduler", "tcp://127.0.0.1:1", "--out", str(tmp_path), *TINY[:-1]],
+    )
+    assert "tcp://127.0.0.1:1" in msg
+
+
+def test_impossible_constraint_keeps_going(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["--mode", "nas", "--out", str(out), "--max-latency-ms", "0.0001", *TINY]) == 0
+    captured = capsys.readouterr()
+    assert "no feasible candidate" in captured.out
+    assert "latency" in captured.err  # the warning names the constraint that no candidate met
+
+
+def test_two_devices_give_two_latency_objectives(tmp_path, capsys, monkeypatch):
+    space = create_search_space("mel2d")
+    ops = sorted(space_ops(space, 10, (1, 40, 101)), key=lambda o: o.key)
+    write_table(tmp_path / "tables", "toy-phone", latencies_for(ops, base=1e-5))
+    monkeypatch.setenv("EDGE_AUDIO_NAS_TABLES", str(tmp_path / "tables"))
+    out = tmp_path / "run"
+    argv = ["--mode", "nas", "--out", str(out), "--devices", "epyc-avx512-2c_ort_fp32_t1,toy-phone",
+            "--max-latency-ms", "100", *TINY]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    header = (out / "nas" / "pareto.csv").read_text().splitlines()[0]
+    assert "latency_ms_epyc_avx512_2c_ort_fp32_t1" in header and "latency_ms_toy_phone" in header
