@@ -64,7 +64,7 @@ def measure_points(table: LatencyTable, specs: list[ArchSpec], timing: TimingCon
     points = []
     for spec in specs:
         model = space.build(spec, table.n_classes, table.input_shape)
-        measured = time_model(export_onnx(model, table.input_shape), timing).latency_ms
+        measured = time_model(export_onnx(model, table.input_shape), timing.end_to_end()).latency_ms
         points.append(CalibrationPoint(str(spec), table.predict(spec).summed_ms, measured))
     return points
 

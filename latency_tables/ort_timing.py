@@ -10,6 +10,7 @@ session), alongside the median of medians and the p90 of the best session.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -50,6 +51,14 @@ class TimingConfig:
             raise ValueError(f"latency.min_runs ({self.min_runs}) must not exceed latency.runs ({self.runs})")
         if self.target_ms <= 0:
             raise ValueError(f"latency.target_ms must be > 0, got {self.target_ms}")
+
+    def end_to_end(self) -> TimingConfig:
+        """These settings for whole models: at least 50 timed runs per fresh session.
+
+        Whole models are measured as nn-Meter and HW-NAS-Bench do; table ops adapt their runs to
+        their cost instead (:meth:`plan`).
+        """
+        return dataclasses.replace(self, runs=max(self.runs, 50), min_runs=max(self.min_runs, 50))
 
     def plan(self, estimate_ms: float) -> tuple[int, int]:
         """(warm-up runs, timed runs) for a model that takes about ``estimate_ms`` per run."""

@@ -125,7 +125,7 @@ class AudioProblem(SearchProblem):
             "size_kb": state_dict_bytes(model) / 1024,
         }
         if self.measure:
-            timing = TimingConfig(sessions=3, runs=50, min_runs=20)
+            timing = TimingConfig(sessions=3).end_to_end()
             out[latency_metric("local")] = time_model(export_onnx(model, self.input_shape), timing).latency_ms
             out["latency_source"] = "measured"
         else:

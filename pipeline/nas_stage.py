@@ -41,7 +41,7 @@ def _latency_references(cfg: PipelineConfig, tables: list[LatencyTable], n_class
         if cfg.nas.max_latency_ms:
             return {latency_metric("local"): cfg.nas.max_latency_ms}
         model = create_search_space(medium.space).build(medium, n_classes, shape)
-        measured = time_model(export_onnx(model, shape), TimingConfig(sessions=3)).latency_ms
+        measured = time_model(export_onnx(model, shape), TimingConfig(sessions=3).end_to_end()).latency_ms
         return {latency_metric("local"): measured}
     return {
         latency_metric(t.name): cfg.nas.max_latency_ms or t.predict(medium, n_classes=n_classes).latency_ms
