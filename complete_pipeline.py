@@ -170,6 +170,7 @@ def run_validate_latency(cfg, run_dir: Path) -> None:
 STAGES = {
     "features": run_features,
     "baseline": run_baseline,
+    "nas": run_nas,
     "latency-table": run_latency_table,
     "validate-latency": run_validate_latency,
 }

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.config_io import dataclass_from_dict, load_config_file, merge_dicts
+from common.config_io import check_known_keys, dataclass_from_dict, load_config_file, merge_dicts
 from latency_tables.config import LatencyConfig
 from pipeline.baseline_config import BaselineConfig
 from pipeline.nas_config import NasConfig
@@ -76,7 +76,10 @@ def build_config(config_file: str | Path | None, overrides: dict[str, Any]) -> P
     """
     data = load_config_file(config_file) if config_file else {}
     where = f"config file {config_file}" if config_file else "config"
-    merged = merge_dicts(data, _drop_none(overrides))
+    check_known_keys(PipelineConfig, data)
+    # Partial sections are laid over the full defaults, so a nested section with its own default
+    # (e.g. nas.proxy, a short TrainConfig) keeps the fields the user did not set.
+    merged = merge_dicts(merge_dicts(PipelineConfig().to_dict(), data), _drop_none(overrides))
     return dataclass_from_dict(PipelineConfig, merged, where=where)
 
 

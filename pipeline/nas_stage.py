@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from common.errors import UserError
 from latency_tables.layout import export_onnx
 from latency_tables.ort_timing import TimingConfig, time_model
 from latency_tables.registry import load_device, table_path
@@ -80,6 +81,13 @@ def build_problem(cfg: PipelineConfig, run_dir: Path, n_classes: int, data_key: 
 def search_config(cfg: PipelineConfig) -> SearchConfig:
     """The engine's settings: budget and strategy from ``nas``, seed from ``run``, workers from ``--jobs``."""
     jobs = cfg.run.jobs if cfg.run.jobs > 0 else (os.cpu_count() or 1)
+    try:
+        return _search_config(cfg, jobs)
+    except ValueError as exc:
+        raise UserError(f"nas: {exc}") from None
+
+
+def _search_config(cfg: PipelineConfig, jobs: int) -> SearchConfig:
     return SearchConfig(
         population=cfg.nas.population,
         generations=cfg.nas.generations,

@@ -28,7 +28,8 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 def test_default_run_on_builtin_data_writes_run_folder(tmp_path):
     out = tmp_path / "run"
-    proc = _run("--mode", "features", "--out", str(out))
+    cache = ["--cache-dir", str(tmp_path / "cache")]  # its own cache: the first run must extract
+    proc = _run("--mode", "features", "--out", str(out), *cache)
     assert proc.returncode == 0, proc.stderr
     assert "[synthetic]" in proc.stdout and "cache written" in proc.stdout
     config = json.loads((out / "config.json").read_text())
@@ -36,7 +37,7 @@ def test_default_run_on_builtin_data_writes_run_folder(tmp_path):
     summary = json.loads((out / "data" / "summary.json").read_text())
     assert summary["dataset"] == "synthetic" and len(summary["classes"]) >= 8
     assert sum(summary["split_sizes"].values()) == summary["n_files"] == 600
-    again = _run("--mode", "features", "--out", str(out))
+    again = _run("--mode", "features", "--out", str(out), *cache)
     assert again.returncode == 0 and "cache hit" in again.stdout
 
 

@@ -62,3 +62,13 @@ def test_missing_or_unsupported_config_file(tmp_path):
     ini.write_text("[x]")
     with pytest.raises(UserError, match=r"expected \.yaml, \.yml, \.toml or \.json"):
         build_config(ini, {})
+
+
+def test_partial_nested_section_keeps_the_section_default(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("nas:\n  proxy:\n    epochs: 2\n")
+    cfg = build_config(path, {"nas": {"proxy": {"lr": 0.01}}})
+    default = PipelineConfig().nas.proxy
+    assert cfg.nas.proxy.epochs == 2 and cfg.nas.proxy.lr == 0.01
+    assert cfg.nas.proxy.progress == default.progress is False  # the nas.proxy default, not TrainConfig's
+    assert cfg.nas.proxy.warmup_epochs == default.warmup_epochs
