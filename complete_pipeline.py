@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # loky reaps idle workers at shutdown and warns about it; nothing is lost (results are journaled)
+    warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given to the executor")
     try:
         from pipeline.config import build_config
         from pipeline.run_folder import default_run_dir, init_run_folder

@@ -188,7 +188,7 @@ class Evaluator:
         self.journal.append(record)
         self.cache[record.key] = record
         self.recorded += 1
-        log.info("recorded %s: %s", record.key, record.status)
+        log.debug("recorded %s: %s", record.key, record.status)
 
     def _where(self) -> dict[str, Any]:
         return {"backend": self.backend.name, "finished_at": utc_now()}

@@ -113,4 +113,16 @@ def run_nas(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> SearchR
         f"{cfg.nas.proxy.epochs} epochs on {len(features.splits.train)} train clips, scored on "
         f"{len(features.splits.val)} validation clips\n  objectives: {names}\n  constraints: {limits}"
     )
-    return run_search(problem, config, run_dir, resume=resume, progress=cfg.run.progress)
+    return run_search(problem, config, run_dir, resume=resume, progress=cfg.run.progress, on_generation=_report)
+
+
+def _report(row: dict) -> bool:
+    """One line per finished generation (the progress bar shows the generation in flight)."""
+    hv = row.get("hypervolume")
+    print(
+        f"  generation {row['generation']}: {row['evaluations']} candidates ({row['full_evaluations']} trained), "
+        f"{row['feasible_total']} feasible, front {row['front_size']}, hypervolume "
+        f"{'-' if hv is None else f'{hv:.4f}'}, {row['elapsed_s']:.0f} s",
+        flush=True,
+    )
+    return False
