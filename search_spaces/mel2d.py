@@ -16,7 +16,7 @@ from common.errors import UserError
 from search_spaces._registry import register_search_space
 from search_spaces.base import Gene, SearchSpace
 from search_spaces.spec import ArchSpec, LayerSpec
-from search_spaces.units import UnitInfo, check_extent, conv_out, head_macs, head_params, unit_macs, unit_params
+from search_spaces.units import UnitInfo, check_extent, conv_out, head_unit, unit_macs, unit_params
 
 MAX_STAGES = 5
 STEM_WIDTHS = (8, 12, 16, 24, 32, 48, 64)
@@ -135,25 +135,10 @@ class Mel2dSpace(SearchSpace):
         check_extent("frames", shape[2], [(label, k[1], s) for label, _, _, k, s, _, _ in plan], arch)
         units = []
         for _, kind, cout, kernel, stride, expansion, se in plan:
-            cin, h, w = shape
-            shape = (cout, conv_out(h, kernel[0], stride), conv_out(w, kernel[1], stride))
-            residual = kind in ("ds", "ir") and stride == 1 and cin == cout
-            params = unit_params(kind, cin, cout, kernel, expansion, se)
-            macs = unit_macs(kind, (cin, h, w), shape, kernel, expansion, se)
-            units.append(
-                UnitInfo(kind, (cin, h, w), shape, kernel, stride, expansion, se, residual, params=params, macs=macs)
-            )
-        head = UnitInfo(
-            "head",
-            shape,
-            (n_classes,),
-            hidden=spec.head_width,
-            dropout=spec.dropout,
-            params=head_params(shape[0], spec.head_width, n_classes),
-            macs=head_macs(shape[0], spec.head_width, n_classes),
-        )
+            units.append(_unit(kind, shape, cout, kernel, stride, expansion, se))
+            shape = units[-1].out_shape
+        head = head_unit(shape, n_classes, spec.head_width, spec.dropout)
         return [*units, head]
-
 
     def unit_catalog(self, n_classes: int, input_shape: Sequence[int]) -> set[UnitInfo]:
         """Every stem, block and head unit any mel2d spec can contain on ``input_shape`` (exact).
@@ -174,7 +159,7 @@ class Mel2dSpace(SearchSpace):
             frontier = _stage_units(frontier, units)
             if stage >= STAGE_COUNTS[0]:
                 for shape, hidden in product(frontier, HEAD_WIDTHS):
-                    units.add(_head(shape, hidden, n_classes))
+                    units.add(head_unit(shape, n_classes, hidden))
         return units
 
 
@@ -205,18 +190,6 @@ def _unit(
     params = unit_params(kind, cin, cout, kernel, expansion, se)
     macs = unit_macs(kind, in_shape, out, kernel, expansion, se)
     return UnitInfo(kind, in_shape, out, kernel, stride, expansion, se, residual, params=params, macs=macs)
-
-
-def _head(shape: tuple[int, ...], hidden: int, n_classes: int, dropout: float = 0.0) -> UnitInfo:
-    return UnitInfo(
-        "head",
-        shape,
-        (n_classes,),
-        hidden=hidden,
-        dropout=dropout,
-        params=head_params(shape[0], hidden, n_classes),
-        macs=head_macs(shape[0], hidden, n_classes),
-    )
 
 
 def _plan(spec: ArchSpec) -> Iterator[tuple[str, str, int, tuple[int, ...], int, int, bool]]:

@@ -139,6 +139,19 @@ def unit_macs(
     raise ValueError(f"unknown unit kind '{kind}'")
 
 
+def head_unit(in_shape: tuple[int, ...], n_classes: int, hidden: int = 0, dropout: float = 0.0) -> UnitInfo:
+    """The head unit on a ``in_shape`` feature map: pool, optional hidden layer, classifier."""
+    return UnitInfo(
+        "head",
+        in_shape,
+        (n_classes,),
+        hidden=hidden,
+        dropout=dropout,
+        params=head_params(in_shape[0], hidden, n_classes),
+        macs=head_macs(in_shape[0], hidden, n_classes),
+    )
+
+
 def head_macs(cin: int, hidden: int, n_classes: int) -> int:
     """Linear multiply-accumulates of the head at batch 1."""
     return cin * hidden + hidden * n_classes if hidden else cin * n_classes

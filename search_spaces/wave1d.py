@@ -17,7 +17,7 @@ from common.errors import UserError
 from search_spaces._registry import register_search_space
 from search_spaces.base import Gene, SearchSpace
 from search_spaces.spec import ArchSpec, LayerSpec
-from search_spaces.units import UnitInfo, check_extent, conv_out, head_macs, head_params, unit_macs, unit_params
+from search_spaces.units import UnitInfo, check_extent, conv_out, head_unit, unit_macs, unit_params
 
 MAX_LAYERS = 4
 STEM_WIDTHS = (8, 16, 24, 32, 48, 64)
@@ -101,16 +101,7 @@ class Wave1dSpace(SearchSpace):
                 kind, (cin, n), shape, layer.kernel, layer.stride, pool=layer.pool, params=params, macs=macs
             )
             units.append(unit)
-        head = UnitInfo(
-            "head",
-            shape,
-            (n_classes,),
-            dropout=spec.dropout,
-            params=head_params(shape[0], 0, n_classes),
-            macs=head_macs(shape[0], 0, n_classes),
-        )
-        return [*units, head]
-
+        return [*units, head_unit(shape, n_classes, dropout=spec.dropout)]
 
     def unit_catalog(self, n_classes: int, input_shape: Sequence[int]) -> set[UnitInfo]:
         """Every layer and head unit any wave1d spec can contain on ``input_shape`` (exact).
@@ -146,16 +137,7 @@ class Wave1dSpace(SearchSpace):
                 reached.add(unit.out_shape)
             frontier = reached
             if layer >= LAYER_COUNTS[0]:
-                for shape in frontier:
-                    units.add(
-                        UnitInfo(
-                            "head",
-                            shape,
-                            (n_classes,),
-                            params=head_params(shape[0], 0, n_classes),
-                            macs=head_macs(shape[0], 0, n_classes),
-                        )
-                    )
+                units.update(head_unit(shape, n_classes) for shape in frontier)
         return units
 
 
