@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Hardware-aware evolutionary NAS for small, fast audio classifiers.",
     )
     p.add_argument("--mode", choices=MODES, default=DEFAULT_MODE, help=f"stage to run (default: {DEFAULT_MODE})")
-    p.add_argument("--config", metavar="FILE", help="YAML/TOML/JSON config file (sections: run, data, features)")
+    p.add_argument("--config", metavar="FILE", help="YAML/TOML/JSON config file (sections as in config.json)")
     p.add_argument("--out", metavar="DIR", help="run folder (default: runs/<run name or dataset>)")
     p.add_argument("--dataset", metavar="NAME", help="dataset loader name, or 'auto' (default: synthetic)")
     p.add_argument("--dataset-path", metavar="PATH", help="dataset root folder (or CSV manifest)")
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--seeds", type=int, help="training runs per model (mean +- std reported)")
     lat = p.add_argument_group("latency")
     lat.add_argument("--device-name", metavar="NAME", help="device (latency table) to collect, validate or predict for")
-    lat.add_argument("--space", metavar="NAME", help="search space (default: mel2d)")
+    lat.add_argument("--space", metavar="NAME", help="search space to search or collect a table for (default: mel2d)")
     lat.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads for measurement (default: 1)")
     lat.add_argument("--max-minutes", type=float, help="time budget of a table collection (default: 10)")
     lat.add_argument("--n", type=int, help="random specs measured by validate-latency (default: 100)")
@@ -94,6 +94,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
             "backend": args.backend,
             "scheduler": args.scheduler,
             "proxy": {"epochs": args.proxy_epochs},
+            "space": args.space,
         },
         "baseline": {"models": args.models.split(",") if args.models else None, "seeds": args.seeds},
         "latency": {

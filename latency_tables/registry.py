@@ -56,7 +56,12 @@ def _load_cached(path: str, mtime_ns: int) -> LatencyTable:
     return load_table(path)
 
 
+def cached_table(path: str | Path) -> LatencyTable:
+    """:func:`load_table` once per process per file version (reloaded when the file changes)."""
+    path = Path(path)
+    return _load_cached(str(path), path.stat().st_mtime_ns)
+
+
 def load_device(device: str) -> LatencyTable:
     """The latency table of ``device`` (cached per process until the file changes)."""
-    path = table_path(device)
-    return _load_cached(str(path), path.stat().st_mtime_ns)
+    return cached_table(table_path(device))

@@ -22,6 +22,8 @@ def model_input_shape(space_name: str, cfg: PipelineConfig) -> tuple[int, ...]:
     space = create_search_space(space_name)
     features = cfg.features
     if space.input_kind == "waveform":
+        if features.kind != "waveform":
+            raise UserError(f"search space '{space_name}' takes raw waveforms; set features.kind to waveform")
         return (1, features.n_samples)
     if features.kind == "waveform":
         raise UserError(f"search space '{space_name}' takes log-mel input; set features.kind to logmel or mfcc")

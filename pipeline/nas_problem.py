@@ -21,6 +21,7 @@ from common.errors import UserError
 from common.hashing import seed_from_string
 from latency_tables.layout import export_onnx
 from latency_tables.ort_timing import TimingConfig, time_model
+from latency_tables.registry import cached_table
 from nas.problem import Constraint, ObjectiveSpec, SearchProblem
 from search_spaces import create_search_space, get_baseline
 from search_spaces.profile import state_dict_bytes
@@ -72,6 +73,8 @@ class AudioProblem(SearchProblem):
         seed: Run seed; combined with the spec string into each candidate's training seed.
         references: ``worst`` value per objective (the hypervolume reference point).
         data_key: Feature cache key (identifies the data; compared on resume).
+        strict: Refuse interpolated latency-table entries (a missing op stops the search with a
+            message naming it and the command that measures it).
     """
 
     def __init__(
@@ -87,6 +90,7 @@ class AudioProblem(SearchProblem):
         proxy: TrainConfig,
         seed: int,
         data_key: str,
+        strict: bool = False,
     ) -> None:
         self.run_dir = str(run_dir)
         self.space = space
@@ -99,6 +103,7 @@ class AudioProblem(SearchProblem):
         self.proxy = proxy
         self.seed = seed
         self.data_key = data_key
+        self.strict = strict
         self.gene_bounds = list(create_search_space(space).gene_bounds)
 
     def canonical(self, genome) -> list[int]:
@@ -129,10 +134,8 @@ class AudioProblem(SearchProblem):
             out[latency_metric("local")] = time_model(export_onnx(model, self.input_shape), timing).latency_ms
             out["latency_source"] = "measured"
         else:
-            from latency_tables.table import load_table
-
             for device in self.devices:
-                prediction = load_table(device.csv_path).predict(spec, n_classes=self.n_classes)
+                prediction = cached_table(device.csv_path).predict(spec, strict=self.strict, n_classes=self.n_classes)
                 out[latency_metric(device.name)] = prediction.latency_ms
                 out[f"interpolated_share_{latency_metric(device.name)[11:]}"] = round(prediction.interpolated_share, 4)
             out["latency_source"] = "table"

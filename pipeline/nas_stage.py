@@ -74,7 +74,7 @@ def build_problem(cfg: PipelineConfig, run_dir: Path, n_classes: int, data_key: 
         constraints.append(Constraint.at_least("accuracy", nas.min_accuracy))
     return AudioProblem(
         run_dir, nas.space, shape, n_classes, objectives, constraints,
-        [DeviceTable.of(t) for t in tables], measure, nas.proxy, cfg.run.seed, data_key,
+        [DeviceTable.of(t) for t in tables], measure, nas.proxy, cfg.run.seed, data_key, cfg.latency.strict,
     )  # fmt: skip
 
 
