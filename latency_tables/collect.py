@@ -28,6 +28,7 @@ from latency_tables.config import LatencyConfig
 from latency_tables.device_info import device_metadata
 from latency_tables.interpolate import FLOOR_MS
 from latency_tables.keys import OpKey, space_ops
+from latency_tables.layout import channel_block_size
 from latency_tables.op_models import prepare
 from latency_tables.ort_timing import Timing, TimingConfig, time_model
 from latency_tables.table import REFERENCE_KIND, TABLE_COLUMNS, TABLE_FORMAT_VERSION, load_table, read_table_rows
@@ -84,6 +85,7 @@ def _metadata(cfg: LatencyConfig, device: str, input_shape: tuple[int, ...], old
         "n_classes": cfg.n_classes,
         "units": "ms",
         "threads": cfg.timing.threads,
+        "channel_block": channel_block_size(),
         "timing": dataclasses.asdict(cfg.timing),
         "method": METHOD,
         "device": device_metadata(),

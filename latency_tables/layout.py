@@ -137,3 +137,17 @@ def prepare_onnx(model: bytes) -> bytes:
 def prepare_in_network(module: nn.Module, *input_shapes: tuple[int, ...]) -> bytes:
     """Export a torch module, then :func:`prepare_onnx` it."""
     return prepare_onnx(export_onnx(module, *input_shapes))
+
+
+def channel_block_size() -> int:
+    """Channel count the runtime pads tensors to in its blocked layout (16 with AVX-512, 8 with AVX2, 1: none).
+
+    Probed by preparing a producer on a 36-channel map (the runtime blocks only multiples of 4):
+    its blocked input has ``ceil(36 / block) * block`` channels, i.e. 36 + (block - 4) for the
+    blocks 4, 8, 16, 32 (40, 48, 64 for 8, 16, 32); with no blocked layout the input stays unchanged.
+    """
+    prepared = onnx.ModelProto.FromString(prepare_in_network(producer(36), (36, 4, 4)))
+    graph_input = prepared.graph.input[0]
+    if graph_input.name == "input":  # no ReorderInput was stripped: the runtime does not block
+        return 1
+    return graph_input.type.tensor_type.shape.dim[1].dim_value - 32

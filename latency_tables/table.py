@@ -74,6 +74,7 @@ class LatencyTable:
     path: Path | None = None
     _families: dict[str, list[tuple[tuple[int, ...], float]]] = field(default_factory=dict, repr=False)
     _kinds: dict[str, list[tuple[OpKey, float]]] = field(default_factory=dict, repr=False)
+    _broad: dict[str, list[tuple[OpKey, float]]] = field(default_factory=dict, repr=False)
 
     @property
     def space(self) -> str:
@@ -91,6 +92,11 @@ class LatencyTable:
         return int(self.meta["n_classes"])
 
     @property
+    def channel_block(self) -> int:
+        """The runtime's channel block on the device (1 when the table does not record it)."""
+        return int(self.meta.get("channel_block", 1))
+
+    @property
     def calibration(self) -> Calibration:
         """The per-device linear calibration (identity if none was fitted)."""
         cal = self.meta.get("calibration") or {}
@@ -101,31 +107,34 @@ class LatencyTable:
         if not self._families:
             families: dict[str, list[tuple[tuple[int, ...], float]]] = defaultdict(list)
             kinds: dict[str, list[tuple[OpKey, float]]] = defaultdict(list)
+            broad: dict[str, list[tuple[OpKey, float]]] = defaultdict(list)
             for key, ms in self.latency_ms.items():
                 op = parse_op_key(key)
                 families[op.family].append((op.channel_fields, ms))
                 kinds[_kind_group(op)].append((op, ms))
-            self._families, self._kinds = dict(families), dict(kinds)
+                broad[_broad_group(op)].append((op, ms))
+            self._families, self._kinds, self._broad = dict(families), dict(kinds), dict(broad)
         return self._families
 
     def lookup(self, op: OpKey) -> tuple[float, bool]:
         """(latency_ms, interpolated) of one op.
 
-        Measured if the table has it; else interpolated in its family; else scaled from the most
-        similar measured op of its kind (see :mod:`latency_tables.interpolate`).
+        Measured if the table has it; else interpolated in its family; else scaled by work from the
+        most similar measured op of its kind, kernel, stride and activation; else from any measured
+        op of its kind (see :mod:`latency_tables.interpolate`).
 
         Raises:
-            KeyError: No measured op of the same kind, kernel, stride and activation.
+            KeyError: No measured op of the same kind at all.
         """
         if op.key in self.latency_ms:
             return self.latency_ms[op.key], False
         members = self.families().get(op.family)
         if members:
-            return estimate_from_family(op.channel_fields, members), True
-        similar = self._kinds.get(_kind_group(op))
+            return estimate_from_family(op.channel_fields, members, self.channel_block), True
+        similar = self._kinds.get(_kind_group(op)) or self._broad.get(_broad_group(op))
         if not similar:
             raise KeyError(op.key)
-        return estimate_from_kind(op, similar), True
+        return estimate_from_kind(op, similar, self.channel_block), True
 
     def predict_ops(self, ops: Sequence[OpKey], strict: bool = False) -> LatencyPrediction:
         """Predicted latency of a model made of ``ops`` (in any order).
@@ -197,6 +206,10 @@ class LatencyTable:
 
 def _kind_group(op: OpKey) -> str:
     return f"{op.kind}|{op.kernel}|{op.stride}|{op.act}|{op.fused_sum}|{bool(op.hidden)}|{len(op.in_shape)}"
+
+
+def _broad_group(op: OpKey) -> str:
+    return f"{op.kind}|{op.act}|{op.fused_sum}|{bool(op.hidden)}|{len(op.in_shape)}"
 
 
 def read_table_rows(csv_path: Path) -> pd.DataFrame:

@@ -106,11 +106,12 @@ def run_nas(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> SearchR
     problem = build_problem(cfg, run_dir, features.n_classes, features.cache_key)
     config = search_config(cfg)
     names = ", ".join(f"{o.name} ({o.direction}, ref {o.worst:g})" for o in problem.objectives)
+    n_proxy = cfg.nas.proxy.subset_size(len(features.splits.train))
     limits = ", ".join(c.label for c in problem.constraints) or "none"
     print(
         f"[{features.dataset}] {cfg.nas.strategy} search over {cfg.nas.space}: population {config.population}, "
         f"{config.generations} generations after the initial one, {config.jobs} worker(s), proxy "
-        f"{cfg.nas.proxy.epochs} epochs on {len(features.splits.train)} train clips, scored on "
+        f"{cfg.nas.proxy.epochs} epochs on {n_proxy} train clips, scored on "
         f"{len(features.splits.val)} validation clips\n  objectives: {names}\n  constraints: {limits}"
     )
     return run_search(problem, config, run_dir, resume=resume, progress=cfg.run.progress, on_generation=_report)

@@ -138,3 +138,19 @@ def test_metadata_records_units_and_space(tmp_path):
     csv = write_table(tmp_path, "dev", latencies_for(_ops()))
     meta = json.loads(csv.with_suffix(".json").read_text())
     assert meta["units"] == "ms" and load_table(csv).space == "mel2d"
+
+
+def test_padded_interpolation_follows_the_runtime_block():
+    # latency steps with channels padded to 16, as a blocked runtime computes them
+    law = lambda cin, cout: 1e-5 * (-(-cin // 16) * 16) * (-(-cout // 16) * 16)  # noqa: E731
+    members = [((cin, cout), law(cin, cout)) for cin in (8, 16, 24, 48, 64) for cout in (8, 16, 24, 48, 64)]
+    assert estimate_from_family((12, 40), members, block=16) == pytest.approx(law(12, 40), rel=0.02)
+
+
+def test_channel_block_is_probed_and_recorded():
+    from latency_tables.layout import channel_block_size
+
+    block = channel_block_size()
+    assert block in (1, 4, 8, 16, 32)
+    shipped = load_device("epyc-avx512-2c_ort_fp32_t1")
+    assert shipped.channel_block == 16  # the CI machine class has AVX-512
