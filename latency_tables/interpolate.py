@@ -55,7 +55,7 @@ def estimate_from_family(
     target = np.asarray(padded(channels, block), dtype=float)
     xs = np.array([padded(m[0], block) for m in members], dtype=float)
     ys = np.array([m[1] for m in members], dtype=float)
-    dist = np.sqrt((np.log2(xs) - np.log2(target)) ** 2).sum(axis=1)
+    dist = np.abs(np.log2(xs) - np.log2(target)).sum(axis=1)
     order = np.argsort(dist, kind="stable")[:NEIGHBOURS]
     xs, ys = xs[order], ys[order]
     feats = _features(xs)

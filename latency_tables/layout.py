@@ -3,8 +3,10 @@
 On x86, ONNX Runtime's NCHWc transformer runs a whole CNN in a blocked channel layout; a unit
 exported alone instead pays a ``ReorderInput`` at its input and a ``ReorderOutput`` at its
 output, and a residual block alone even adds in plain NCHW behind an extra reorder (its input
-is both a graph input and an operand of the add). Summing such standalone timings over-predicts
-(see ``shared/reference/LATENCY_NOTES.md``).
+is both a graph input and an operand of the add). Summing such standalone timings over-predicts:
+in a feasibility study on small audio CNNs (onnxruntime 1.31, one thread), removing these
+boundary reorders from the per-block timings (on top of removing the per-call overhead) took the
+share of models predicted within +-10 % from about 50 % to 86 %.
 
 The fix here: the unit is measured behind a cheap *producer* (a depthwise 1x1 convolution on
 its input channels), so ORT lays the unit out exactly as inside a network; the graph is

@@ -2,8 +2,9 @@
 
 One *session measurement* = a fresh ``InferenceSession`` (fixed intra-/inter-op threads),
 ``warmup`` untimed runs, then ``runs`` timed runs of ``session.run``; its median and p90 in ms.
-On a shared or frequency-scaling machine one session's median is not reproducible (see
-``shared/reference/LATENCY_NOTES.md``), so :func:`time_model` repeats the session measurement
+On a shared or frequency-scaling machine one session's median is not reproducible (on a shared
+VM, two single-session medians of the same model agreed within +-10 % for only 36-68 % of small
+CNNs, and whole passes drifted by 16 %), so :func:`time_model` repeats the session measurement
 ``sessions`` times and reports the minimum of the per-session medians (the least-disturbed
 session), alongside the median of medians and the p90 of the best session.
 """
