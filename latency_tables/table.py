@@ -7,6 +7,7 @@ on and with, the space and input shape, and the per-device linear calibration).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import warnings
@@ -25,6 +26,7 @@ from search_spaces import ArchSpec, create_search_space
 TABLE_FORMAT_VERSION = 1
 TABLE_COLUMNS = ["key", "kind", "latency_ms", "model_ms", "reference_ms", "reference_key", "runs", "spread_pct"]
 REFERENCE_KIND = "reference"
+FINGERPRINT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,31 @@ class LatencyTable:
         """The per-device linear calibration (identity if none was fitted)."""
         cal = self.meta.get("calibration") or {}
         return Calibration(cal.get("scale", 1.0), cal.get("offset_ms", 0.0), cal.get("n_models", 0))
+
+    def fingerprint(self) -> str:
+        """A stable hash of everything in the table that changes predictions.
+
+        Covers the op latencies (the CSV's op rows, not its reference rows; their values, not
+        their formatting or order), the calibration's ``scale`` and ``offset_ms`` (none = the
+        identity), ``channel_block`` (none = 1), the space, the input shape and the default class
+        count. Timestamps, device facts, timing settings and collection bookkeeping in the
+        metadata are left out: a collection run that measures nothing keeps the fingerprint.
+
+        Returns:
+            The SHA-256 hex digest (64 characters).
+        """
+        cal = self.calibration
+        payload = {
+            "fingerprint_version": FINGERPRINT_VERSION,
+            "space": self.space,
+            "input_shape": [int(d) for d in self.input_shape],
+            "n_classes": self.n_classes,
+            "channel_block": self.channel_block,
+            "calibration": [float(cal.scale), float(cal.offset_ms)],
+            "ops": sorted((key, float(ms)) for key, ms in self.latency_ms.items()),
+        }
+        text = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def families(self) -> dict[str, list[tuple[tuple[int, ...], float]]]:
         """Measured ops grouped by family (built once)."""

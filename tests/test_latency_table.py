@@ -154,3 +154,59 @@ def test_channel_block_is_probed_and_recorded():
     assert block in (1, 4, 8, 16, 32)
     shipped = load_device("epyc-avx512-2c_ort_fp32_t1")
     assert shipped.channel_block == 16  # the CI machine class has AVX-512
+
+
+def _rewrite_meta(csv, **changes):
+    meta_path = csv.with_suffix(".json")
+    meta_path.write_text(json.dumps(json.loads(meta_path.read_text()) | changes))
+
+
+def test_fingerprint_ignores_bookkeeping_formatting_and_reference_rows(tmp_path):
+    lat = latencies_for(_ops())
+    csv = write_table(tmp_path, "dev", lat, calibration={"scale": 1.1, "offset_ms": 0.02, "n_models": 10})
+    before = load_table(csv).fingerprint()
+    assert len(before) == 64 and int(before, 16) >= 0
+    _rewrite_meta(
+        csv,
+        created="2030-01-01T00:00:00+00:00",
+        collection={"measured": 3, "updated": "2030-01-02T00:00:00+00:00", "last_run_wall_s": 9.9},
+        device={"cpu_model": "another", "onnxruntime": "1.31.1"},
+        timing={"warmup": 3},
+        calibration={"scale": 1.1, "offset_ms": 0.02, "n_models": 12, "fitted_on_ops": 7, "fitted": "2030"},
+    )
+    header, *rows = csv.read_text().splitlines()
+    rows = [row.replace(",0.01,", ",0.0100,", 1) for row in reversed(rows)]  # other order, other formatting
+    csv.write_text("\n".join([header, *rows, "ref_p_16x20x51,reference,0.005,0.005,0.0,,3,0.0"]) + "\n")
+    assert load_table(csv).fingerprint() == before
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"calibration": {"scale": 1.2, "offset_ms": 0.02}},
+        {"calibration": {"scale": 1.1, "offset_ms": 0.03}},
+        {"calibration": None},
+        {"channel_block": 16},
+        {"n_classes": 12},
+        {"input_shape": [1, 64, 101]},
+        {"op": 0.0101},
+    ],
+    ids=["scale", "offset", "no-calibration", "channel-block", "classes", "input-shape", "op-latency"],
+)
+def test_fingerprint_changes_with_what_changes_predictions(tmp_path, change):
+    lat = latencies_for(_ops())
+    csv = write_table(tmp_path, "dev", lat, calibration={"scale": 1.1, "offset_ms": 0.02, "n_models": 10})
+    before = load_table(csv).fingerprint()
+    if "op" in change:
+        first = next(iter(lat))
+        write_table(tmp_path, "dev", lat | {first: change["op"]}, calibration={"scale": 1.1, "offset_ms": 0.02})
+    else:
+        _rewrite_meta(csv, **change)
+    assert load_table(csv).fingerprint() != before
+
+
+def test_fingerprint_reads_absent_settings_as_predictions_do(tmp_path):
+    lat = latencies_for(_ops())
+    bare = load_table(write_table(tmp_path / "a", "dev", lat)).fingerprint()
+    explicit = write_table(tmp_path / "b", "dev", lat, calibration={"scale": 1, "offset_ms": 0}, channel_block=1)
+    assert load_table(explicit).fingerprint() == bare  # identity calibration, no blocking
