@@ -111,6 +111,18 @@ class OpKey:
         return (self.in_shape[0],)
 
     @property
+    def blocked_fields(self) -> tuple[bool, ...]:
+        """Per channel field, whether the runtime pads it to its channel block.
+
+        The convolutions (and the head's global pooling) run in the blocked layout; the head's
+        hidden and classifier layers are plain ``Gemm`` nodes on a flat vector, so its hidden width
+        and class count are never padded.
+        """
+        if self.kind == "head":
+            return (True, *(False,) * (len(self.channel_fields) - 1))
+        return (True,) * len(self.channel_fields)
+
+    @property
     def family(self) -> str:
         """The key with channel counts blanked (0): keys of one family differ only in channels."""
         return _format(self, (0, *self.in_shape[1:]), 0, 1 if self.hidden else 0)

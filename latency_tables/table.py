@@ -3,10 +3,16 @@
 A table is two files in a tables folder: ``<device>.csv`` (one row per measured op key, plus the
 reference models the op timings were corrected with) and ``<device>.json`` (what it was measured
 on and with, the space and input shape, and the per-device linear calibration).
+
+Each op of a prediction is *measured* (in the table), *class-adjusted* (a head for another class
+count, from the measured head on the same input: exact but for the classifier's MACs, see
+:func:`latency_tables.interpolate.adjust_head_classes`) or *interpolated* (from other ops).
+Strict predictions refuse only interpolated ops.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -19,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from common.errors import UserError
-from latency_tables.interpolate import estimate_from_family, estimate_from_kind
+from latency_tables.interpolate import adjust_head_classes, estimate_from_family, estimate_from_kind, head_mac_cost_ms
 from latency_tables.keys import OpKey, parse_op_key, spec_ops
 from search_spaces import ArchSpec, create_search_space
 
@@ -27,6 +33,10 @@ TABLE_FORMAT_VERSION = 1
 TABLE_COLUMNS = ["key", "kind", "latency_ms", "model_ms", "reference_ms", "reference_key", "runs", "spread_pct"]
 REFERENCE_KIND = "reference"
 FINGERPRINT_VERSION = 1
+
+MEASURED = "measured"
+CLASS_ADJUSTED = "class_adjusted"
+INTERPOLATED = "interpolated"
 
 
 @dataclass(frozen=True)
@@ -44,7 +54,7 @@ class Calibration:
 
 @dataclass(frozen=True)
 class LatencyPrediction:
-    """A predicted latency and how much of it rests on interpolation.
+    """A predicted latency and how much of it rests on interpolation or class adjustment.
 
     Attributes:
         latency_ms: Calibrated prediction.
@@ -52,6 +62,9 @@ class LatencyPrediction:
         interpolated_ms: Part of ``summed_ms`` from interpolated (unmeasured) ops.
         n_ops: Ops in the model.
         missing: Keys of the interpolated ops.
+        class_adjusted_ms: Part of ``summed_ms`` from heads for another class count than the
+            measured one on the same input (counted as measured by strict predictions).
+        class_adjusted: Keys of the class-adjusted heads.
     """
 
     latency_ms: float
@@ -59,11 +72,18 @@ class LatencyPrediction:
     interpolated_ms: float
     n_ops: int
     missing: tuple[str, ...] = ()
+    class_adjusted_ms: float = 0.0
+    class_adjusted: tuple[str, ...] = ()
 
     @property
     def interpolated_share(self) -> float:
         """Share of the summed latency that was interpolated (0: fully measured)."""
         return self.interpolated_ms / self.summed_ms if self.summed_ms > 0 else 0.0
+
+    @property
+    def class_adjusted_share(self) -> float:
+        """Share of the summed latency from class-adjusted heads (0: none)."""
+        return self.class_adjusted_ms / self.summed_ms if self.summed_ms > 0 else 0.0
 
 
 @dataclass
@@ -77,6 +97,8 @@ class LatencyTable:
     _families: dict[str, list[tuple[tuple[int, ...], float]]] = field(default_factory=dict, repr=False)
     _kinds: dict[str, list[tuple[OpKey, float]]] = field(default_factory=dict, repr=False)
     _broad: dict[str, list[tuple[OpKey, float]]] = field(default_factory=dict, repr=False)
+    _heads: dict[tuple[tuple[int, ...], int], list[tuple[OpKey, float]]] = field(default_factory=dict, repr=False)
+    _head_mac_ms: float | None = field(default=None, repr=False)
 
     @property
     def space(self) -> str:
@@ -130,63 +152,110 @@ class LatencyTable:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def families(self) -> dict[str, list[tuple[tuple[int, ...], float]]]:
-        """Measured ops grouped by family (built once)."""
+        """Measured ops grouped by family (built once, with the other lookup indexes)."""
         if not self._families:
             families: dict[str, list[tuple[tuple[int, ...], float]]] = defaultdict(list)
             kinds: dict[str, list[tuple[OpKey, float]]] = defaultdict(list)
             broad: dict[str, list[tuple[OpKey, float]]] = defaultdict(list)
+            heads: dict[tuple[tuple[int, ...], int], list[tuple[OpKey, float]]] = defaultdict(list)
             for key, ms in self.latency_ms.items():
                 op = parse_op_key(key)
                 families[op.family].append((op.channel_fields, ms))
                 kinds[_kind_group(op)].append((op, ms))
                 broad[_broad_group(op)].append((op, ms))
+                if op.kind == "head":
+                    heads[(op.in_shape, op.hidden)].append((op, ms))
             self._families, self._kinds, self._broad = dict(families), dict(kinds), dict(broad)
+            self._heads = dict(heads)
+            self._head_mac_ms = head_mac_cost_ms([m for members in heads.values() for m in members])
         return self._families
 
-    def lookup(self, op: OpKey) -> tuple[float, bool]:
-        """(latency_ms, interpolated) of one op.
+    @property
+    def head_mac_ms(self) -> float | None:
+        """The table's measured cost of one head ``Gemm`` MAC (ms); None if no two heads show it.
 
-        Measured if the table has it; else interpolated in its family; else scaled by work from the
-        most similar measured op of its kind, kernel, stride and activation; else from any measured
-        op of its kind (see :mod:`latency_tables.interpolate`).
+        See :func:`latency_tables.interpolate.head_mac_cost_ms`.
+        """
+        self.families()
+        return self._head_mac_ms
+
+    def resolve(self, op: OpKey) -> tuple[float, str]:
+        """(latency_ms, source) of one op; source is :data:`MEASURED`, :data:`CLASS_ADJUSTED` or :data:`INTERPOLATED`.
+
+        Measured if the table has it. A head the table has only for other class counts is
+        class-adjusted from the measured head on the same input with the same hidden width
+        (nearest class count). Otherwise interpolated in its family; else scaled by work from the
+        most similar measured op of its kind, kernel, stride and activation; else from any
+        measured op of its kind (see :mod:`latency_tables.interpolate`). An interpolated head for
+        a class count the table has no head for is interpolated at the nearest measured class
+        count, then class-adjusted.
 
         Raises:
             KeyError: No measured op of the same kind at all.
         """
         if op.key in self.latency_ms:
-            return self.latency_ms[op.key], False
+            return self.latency_ms[op.key], MEASURED
+        self.families()
+        if op.kind != "head":
+            return self._interpolate(op), INTERPOLATED
+        same_body = self._heads.get((op.in_shape, op.hidden))
+        if same_body:
+            base, base_ms = min(same_body, key=lambda m: (abs(m[0].out_channels - op.out_channels), m[0].out_channels))
+            return adjust_head_classes(base, base_ms, op.out_channels, self.head_mac_ms), CLASS_ADJUSTED
+        counts = sorted({m[0].out_channels for members in self._heads.values() for m in members})
+        nearest = min(counts, key=lambda n: (abs(n - op.out_channels), n)) if counts else op.out_channels
+        if nearest == op.out_channels:
+            return self._interpolate(op), INTERPOLATED
+        base = dataclasses.replace(op, out_channels=nearest)
+        return adjust_head_classes(base, self._interpolate(base), op.out_channels, self.head_mac_ms), INTERPOLATED
+
+    def lookup(self, op: OpKey) -> tuple[float, bool]:
+        """(latency_ms, interpolated) of one op (see :meth:`resolve`; class-adjusted heads count as measured).
+
+        Raises:
+            KeyError: No measured op of the same kind at all.
+        """
+        ms, source = self.resolve(op)
+        return ms, source == INTERPOLATED
+
+    def _interpolate(self, op: OpKey) -> float:
         members = self.families().get(op.family)
         if members:
-            return estimate_from_family(op.channel_fields, members, self.channel_block), True
+            return estimate_from_family(op.channel_fields, members, self.channel_block, op.blocked_fields)
         similar = self._kinds.get(_kind_group(op)) or self._broad.get(_broad_group(op))
         if not similar:
             raise KeyError(op.key)
-        return estimate_from_kind(op, similar, self.channel_block), True
+        return estimate_from_kind(op, similar, self.channel_block)
 
     def predict_ops(self, ops: Sequence[OpKey], strict: bool = False) -> LatencyPrediction:
         """Predicted latency of a model made of ``ops`` (in any order).
 
         Args:
             ops: The model's op keys (:func:`latency_tables.keys.spec_ops`).
-            strict: Refuse to interpolate: an unmeasured op raises instead.
+            strict: Refuse to interpolate: an interpolated op raises instead (class-adjusted heads
+                count as measured, see :meth:`resolve`).
 
         Raises:
-            UserError: In strict mode an op is unmeasured, or an op's family has no measured
-                member at all; the message names the keys and the command that measures them.
+            UserError: In strict mode an op is interpolated, or an op's kind has no measured
+                op at all; the message names the keys and the command that measures them.
         """
-        total = interpolated = 0.0
+        total = interpolated = adjusted = 0.0
         missing: list[str] = []
+        class_adjusted: list[str] = []
         unknown: list[str] = []
         for op in ops:
             try:
-                ms, interp = self.lookup(op)
+                ms, source = self.resolve(op)
             except KeyError:
                 unknown.append(op.key)
                 continue
             total += ms
-            if interp:
+            if source == INTERPOLATED:
                 interpolated += ms
                 missing.append(op.key)
+            elif source == CLASS_ADJUSTED:
+                adjusted += ms
+                class_adjusted.append(op.key)
         if unknown or (strict and missing):
             keys = unknown or missing
             raise UserError(
@@ -194,7 +263,15 @@ class LatencyTable:
                 f"on the device with: python complete_pipeline.py --mode latency-table --device-name {self.name} "
                 f"--space {self.space}"
             )
-        return LatencyPrediction(self.calibration.apply(total), total, interpolated, len(ops), tuple(missing))
+        return LatencyPrediction(
+            self.calibration.apply(total),
+            total,
+            interpolated,
+            len(ops),
+            tuple(missing),
+            adjusted,
+            tuple(class_adjusted),
+        )
 
     def predict(self, spec: ArchSpec, strict: bool = False, n_classes: int | None = None) -> LatencyPrediction:
         """Predicted latency of ``spec`` on this device (its ops walked stem -> blocks -> head).

@@ -210,3 +210,69 @@ def test_fingerprint_reads_absent_settings_as_predictions_do(tmp_path):
     bare = load_table(write_table(tmp_path / "a", "dev", lat)).fingerprint()
     explicit = write_table(tmp_path / "b", "dev", lat, calibration={"scale": 1, "offset_ms": 0}, channel_block=1)
     assert load_table(explicit).fingerprint() == bare  # identity calibration, no blocking
+
+
+HEAD_MAC_MS = 2e-6  # hand-made law of the head tables below: ms per Gemm multiply-accumulate
+
+
+def _head_ms(op) -> float:
+    """0.002 ms fixed + 1e-7 ms per pooled element + HEAD_MAC_MS per Gemm MAC: linear in everything."""
+    c, h, w = op.in_shape
+    gemm = c * op.hidden + op.hidden * op.out_channels if op.hidden else c * op.out_channels
+    return 0.002 + 1e-7 * c * h * w + HEAD_MAC_MS * gemm
+
+
+def test_head_for_another_class_count_is_class_adjusted_not_interpolated(tmp_path):
+    ops = _ops()  # 10 classes; the spec's head has 64 hidden units
+    head = next(op for op in ops if op.kind == "head")
+    lat = latencies_for(ops)
+    for hidden in (32, 64, 128):  # the same input at other hidden widths: the table's cost per head MAC
+        variant = dataclasses.replace(head, hidden=hidden)
+        lat[variant.key] = _head_ms(variant)
+    table = load_table(write_table(tmp_path, "dev", lat, channel_block=16))
+    assert table.head_mac_ms == pytest.approx(HEAD_MAC_MS)
+    body = sum(lat[op.key] for op in ops if op.kind != "head")
+    for n_classes in (6, 7, 35, 50):
+        wanted = dataclasses.replace(head, out_channels=n_classes)
+        pred = table.predict(SPEC, strict=True, n_classes=n_classes)  # strict accepts it
+        assert pred.class_adjusted == (wanted.key,) and pred.missing == () and pred.interpolated_ms == 0
+        assert pred.class_adjusted_ms == pytest.approx(_head_ms(wanted))  # exact: not padded to 16 classes
+        assert pred.summed_ms == pytest.approx(body + _head_ms(wanted))
+        assert 0 < pred.class_adjusted_share < 1 and pred.interpolated_share == 0
+        assert table.resolve(wanted) == (pytest.approx(_head_ms(wanted)), "class_adjusted")
+    assert table.predict(SPEC).class_adjusted == ()  # the table's own class count: measured
+
+
+def test_class_adjustment_without_a_measured_mac_cost_uses_the_heads_own_cost():
+    from latency_tables.interpolate import adjust_head_classes
+
+    head = parse_op_key("head_64x5x13_c10")
+    per_unit = 0.01 / (64 * 5 * 13 + 64 * 10)  # the head's time over its pooled elements and MACs
+    assert adjust_head_classes(head, 0.01, 35, None) == pytest.approx(0.01 + 25 * 64 * per_unit)
+    assert adjust_head_classes(head, 0.01, 6, 1e-6) == pytest.approx(0.01 - 4 * 64 * 1e-6)
+
+
+def test_unmeasured_head_is_interpolated_at_a_measured_class_count_then_adjusted(tmp_path):
+    lat = {}
+    for cin, hidden in [(16, 64), (32, 64), (64, 64), (96, 64), (128, 64), (16, 128), (64, 128), (128, 128)]:
+        op = parse_op_key(f"head_{cin}x5x13_c10_h{hidden}")
+        lat[op.key] = _head_ms(op)
+    table = load_table(write_table(tmp_path, "dev", lat, channel_block=16))
+    target = parse_op_key("head_48x5x13_c50_h64")  # no head on a 48-channel input at all
+    ms, source = table.resolve(target)
+    assert source == "interpolated" and ms == pytest.approx(_head_ms(target), rel=1e-6)
+    pred = table.predict_ops([target])
+    assert pred.missing == (target.key,) and pred.class_adjusted == ()
+    with pytest.raises(UserError, match=r"lacks 1 op\(s\), e.g. head_48x5x13_c50_h64"):
+        table.predict_ops([target], strict=True)
+
+
+def test_family_interpolation_pads_only_blocked_channels():
+    head = parse_op_key("head_64x5x13_c30_h64")
+    assert head.blocked_fields == (True, False, False)
+    assert parse_op_key("pw_24x10x26_40_relu").blocked_fields == (True, True)
+    # a head law linear in its (unpadded) class count, measured at 10, 20 and 40 classes
+    law = lambda cin, n, h: 0.001 + 1e-5 * (-(-cin // 16) * 16) + 1e-6 * n * h  # noqa: E731
+    members = [((cin, n, 64), law(cin, n, 64)) for cin in (16, 32, 64, 128) for n in (10, 20, 40)]
+    estimate = estimate_from_family(head.channel_fields, members, block=16, blocked=head.blocked_fields)
+    assert estimate == pytest.approx(law(64, 30, 64), rel=1e-6)  # 30 classes, not 32
