@@ -2,26 +2,36 @@
 
 Run once on the target device (it needs only torch, onnx and onnxruntime there). Ops are timed
 in a seeded random order, so slow drift of the machine spreads over all op kinds instead of
-biasing one, and each finished op is appended (and fsynced) to ``<device>.csv`` at once: an
-interrupted collection resumes where it stopped and never re-measures an op. It stops at the
-time budget and reports what it left out (prediction interpolates those ops and says so). At the
-end a few whole models are measured end to end to fit the per-device linear calibration.
+biasing one, and each finished op is appended to ``<device>.csv`` at once (written through to
+the operating system, so a killed process loses none; fsynced every 2 s, so a power cut loses at
+most the last 2 s, which the next run measures again): an interrupted collection resumes where
+it stopped and never re-measures an op. A resume on another CPU or runtime version, with another
+channel block or other timing settings is refused. The collection stops at the time budget and
+reports what it left out (prediction interpolates those ops and says so). At the end a few whole
+models are measured end to end to fit the per-device linear calibration, again whenever the
+number of measured ops differs from the one the calibration was fitted on (which also repairs a
+run killed during calibration).
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime as dt
 import json
+import os
 import random
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 from tqdm import tqdm
 
-from common.atomic import append_csv_rows, atomic_write_json, cut_torn_tail
+from common.atomic import atomic_write_json, cut_torn_tail
 from common.errors import UserError
 from latency_tables.calibration import fit_calibration, measure_points, spread_by_latency
 from latency_tables.config import LatencyConfig
@@ -39,8 +49,23 @@ METHOD = (
     "(ORT_ENABLE_ALL), boundary layout reorders stripped, minus the same context without the op; latency = min "
     "over fresh sessions of the per-session median; batch 1, CPU provider, sequential execution"
 )
-FLUSH_EVERY_S = 2.0
+FSYNC_EVERY_S = 2.0  # rows reach the OS at once; the disk at least this often
 CALIBRATION_RESERVE_S = 45.0
+# metadata that must match for a resume: what the rows were measured on and with (dotted: nested keys)
+RESUME_FIELDS = (
+    "space",
+    "input_shape",
+    "n_classes",
+    "threads",
+    "channel_block",
+    "device.cpu_model",
+    "device.onnxruntime",
+    "timing.sessions",
+    "timing.target_ms",
+    "timing.min_runs",
+    "timing.runs",
+    "timing.threads",
+)
 
 
 @dataclass
@@ -77,6 +102,11 @@ def _existing(csv_path: Path) -> tuple[set[str], dict[str, float]]:
 
 
 def _metadata(cfg: LatencyConfig, device: str, input_shape: tuple[int, ...], old: dict | None) -> dict:
+    """This run's metadata.
+
+    ``old`` is the metadata of the table this run resumes (None: a new table); its creation date,
+    calibration and collection bookkeeping carry over.
+    """
     meta = {
         "format_version": TABLE_FORMAT_VERSION,
         "device_name": device,
@@ -98,15 +128,40 @@ def _metadata(cfg: LatencyConfig, device: str, input_shape: tuple[int, ...], old
     return meta
 
 
+def _field(meta: dict, name: str) -> Any:
+    value: Any = meta
+    for part in name.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
 def _check_resumable(old: dict, new: dict, meta_path: Path) -> None:
-    fields = ("space", "input_shape", "n_classes", "threads")
-    changed = [f for f in fields if old.get(f) != new.get(f)]
+    """Refuse to add rows measured on another machine or runtime, or with another statistic.
+
+    Raises:
+        UserError: Naming each differing field (:data:`RESUME_FIELDS`) with the table's and this run's value.
+    """
+    changed = [f for f in RESUME_FIELDS if _field(old, f) != _field(new, f)]
     if changed:
-        detail = ", ".join(f"{f}: table {old.get(f)} vs now {new.get(f)}" for f in changed)
+        detail = ", ".join(f"{f}: table {_field(old, f)} vs now {_field(new, f)}" for f in changed)
         raise UserError(
             f"the existing table {meta_path} was collected with other settings ({detail}); "
             "use another --device-name or delete the table files to start over"
         )
+
+
+def _fitted_on_ops(meta: dict | None) -> int | None:
+    """Measured ops the table's calibration was fitted on (None: no calibration).
+
+    Tables written before calibrations recorded it: the op count of their last finished run.
+    """
+    cal = (meta or {}).get("calibration")
+    if not cal:
+        return None
+    if "fitted_on_ops" in cal:
+        return int(cal["fitted_on_ops"])
+    measured = ((meta or {}).get("collection") or {}).get("measured")
+    return int(measured) if measured is not None else None
 
 
 def _row(op: OpKey, timing: Timing, ref_key: str | None, ref_ms: float) -> tuple[list, bool]:
@@ -150,9 +205,9 @@ def collect_table(
     start = time.monotonic()
     deadline = start + cfg.max_minutes * 60
     csv_path, meta_path = tables_dir / f"{device}.csv", tables_dir / f"{device}.json"
-    old_meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
+    old_meta = json.loads(meta_path.read_text()) if meta_path.is_file() and csv_path.is_file() else None
     meta = _metadata(cfg, device, input_shape, old_meta)
-    if old_meta and csv_path.is_file():
+    if old_meta:
         _check_resumable(old_meta, meta, meta_path)
     atomic_write_json(meta_path, meta)
 
@@ -167,8 +222,9 @@ def collect_table(
     _measure_ops(cfg.timing, todo, refs, csv_path, deadline - reserve, report, progress)
     report.left_out = _count_kinds(todo[report.measured_now + len(report.failed) :])
 
-    if report.measured_now or not (old_meta or {}).get("calibration"):
-        report.calibration = _calibrate(cfg, csv_path, meta) if cfg.calibration_models else None
+    n_measured = len(done) + report.measured_now  # op rows in the table now
+    if cfg.calibration_models and _fitted_on_ops(old_meta) != n_measured:
+        report.calibration = _calibrate(cfg, csv_path, meta)
     else:
         report.calibration = meta.get("calibration")
     report.wall_s = time.monotonic() - start
@@ -194,46 +250,69 @@ def _measure_ops(
     report: CollectionReport,
     progress: bool,
 ) -> None:
-    pending: list[list] = []
-    last_flush = time.monotonic()
     bar = tqdm(total=len(todo), desc="latency table", unit="op", disable=not progress)
-    for op in todo:
-        if time.monotonic() >= deadline:
-            break
-        try:
-            graphs = prepare(op, with_reference=True)
-            if graphs.reference_key and graphs.reference_key not in refs:
-                ref = time_model(graphs.reference, timing, "disable")
-                refs[graphs.reference_key] = ref.latency_ms
-                pending.append(
-                    [
-                        graphs.reference_key,
-                        REFERENCE_KIND,
-                        round(ref.latency_ms, 6),
-                        round(ref.latency_ms, 6),
-                        0.0,
-                        "",
-                        len(ref.session_medians_ms),
-                        0.0,
-                    ]
-                )
-            result = time_model(graphs.model, timing, "disable")
-        except Exception as exc:  # an op that fails to export or run: record it, keep going
-            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else traceback.format_exc(0)}"
-            report.failed.append((op.key, reason[:300]))
+    with _RowJournal(csv_path, TABLE_COLUMNS) as journal:
+        for op in todo:
+            if time.monotonic() >= deadline:
+                break
+            try:
+                graphs = prepare(op, with_reference=True)
+                if graphs.reference_key and graphs.reference_key not in refs:
+                    ref = time_model(graphs.reference, timing, "disable")
+                    refs[graphs.reference_key] = ref.latency_ms
+                    ref_ms = round(ref.latency_ms, 6)
+                    n_sessions = len(ref.session_medians_ms)
+                    journal.append([graphs.reference_key, REFERENCE_KIND, ref_ms, ref_ms, 0.0, "", n_sessions, 0.0])
+                result = time_model(graphs.model, timing, "disable")
+            except Exception as exc:  # an op that fails to export or run: record it, keep going
+                reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else traceback.format_exc(0)}"
+                report.failed.append((op.key, reason[:300]))
+                bar.update(1)
+                continue
+            ref_ms = refs.get(graphs.reference_key, 0.0) if graphs.reference_key else 0.0
+            row, floored = _row(op, result, graphs.reference_key, ref_ms)
+            journal.append(row)
+            report.measured_now += 1
+            report.at_floor += floored
             bar.update(1)
-            continue
-        ref_ms = refs.get(graphs.reference_key, 0.0) if graphs.reference_key else 0.0
-        row, floored = _row(op, result, graphs.reference_key, ref_ms)
-        pending.append(row)
-        report.measured_now += 1
-        report.at_floor += floored
-        bar.update(1)
-        if time.monotonic() - last_flush > FLUSH_EVERY_S:
-            append_csv_rows(csv_path, TABLE_COLUMNS, pending)
-            pending, last_flush = [], time.monotonic()
-    append_csv_rows(csv_path, TABLE_COLUMNS, pending)
     bar.close()
+
+
+class _RowJournal:
+    """The table's CSV, open for appending one row at a time.
+
+    Each row is written through to the operating system as it comes (one ``write`` per row, so a
+    killed process leaves whole rows and at most a torn last line), and fsynced at most
+    :data:`FSYNC_EVERY_S` apart and on close. An fsync per row would cost about 4 ms on the CI
+    machine, some 10 % of an average op's measurement.
+    """
+
+    def __init__(self, path: Path, header: Sequence[str]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        is_new = not path.exists() or path.stat().st_size == 0
+        self._file = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115 (closed in __exit__)
+        self._writer = csv.writer(self._file, lineterminator="\n")
+        self._synced = time.monotonic()
+        if is_new:
+            self.append(list(header))
+
+    def append(self, row: Sequence[object]) -> None:
+        """Write one row through to the OS; fsync if the last fsync is :data:`FSYNC_EVERY_S` old."""
+        self._writer.writerow(row)
+        self._file.flush()
+        if time.monotonic() - self._synced >= FSYNC_EVERY_S:
+            os.fsync(self._file.fileno())
+            self._synced = time.monotonic()
+
+    def __enter__(self) -> _RowJournal:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
 
 
 def _count_kinds(ops: list[OpKey]) -> dict[str, int]:
@@ -252,6 +331,7 @@ def _calibrate(cfg: LatencyConfig, csv_path: Path, meta: dict) -> dict:
         "scale": cal.scale,
         "offset_ms": cal.offset_ms,
         "n_models": cal.n_models,
+        "fitted_on_ops": len(table.latency_ms),
         "models": [dataclasses.asdict(p) for p in points],
         "fitted": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+import latency_tables.collect as collect_module
 from common.errors import UserError
+from latency_tables.calibration import CalibrationPoint
 from latency_tables.collect import collect_table
 from latency_tables.config import LatencyConfig
 from latency_tables.keys import OpKey, spec_ops
@@ -43,11 +46,30 @@ def test_collect_then_rerun_measures_nothing_new(tmp_path):
     table = load_table(tmp_path / "dev.csv")
     pred = table.predict(SPACE.parse("c8k3s2-ds16k3s2-ir16k3s1e2se-c24k3s2-h0d0"))
     assert pred.latency_ms > 0 and pred.missing == ()
+    created = json.loads((tmp_path / "dev.json").read_text())["created"]
     again = collect_table(QUICK, "dev", SHAPE, tmp_path, progress=False, ops=ops)
     assert again.measured_now == 0 and again.measured_before == len(set(ops))
+    assert load_table(tmp_path / "dev.csv").fingerprint() == table.fingerprint()
     meta = json.loads((tmp_path / "dev.json").read_text())
     assert meta["units"] == "ms" and meta["input_shape"] == list(SHAPE) and meta["threads"] == 1
     assert meta["device"]["onnxruntime"] and meta["device"]["cpu_count"] >= 1 and "method" in meta
+    assert meta["created"] == created
+
+
+def test_each_op_reaches_the_file_as_it_finishes(tmp_path, monkeypatch):
+    ops = _ops()[:4]
+    rows_seen = []
+    real_time_model = collect_module.time_model
+
+    def spying_time_model(model, timing, optimization="all"):
+        path = tmp_path / "dev.csv"
+        rows_seen.append(len(_keys(path)) if path.exists() and path.stat().st_size else 0)
+        return real_time_model(model, timing, optimization)
+
+    monkeypatch.setattr(collect_module, "time_model", spying_time_model)
+    collect_table(QUICK, "dev", SHAPE, tmp_path, progress=False, ops=ops)
+    # references are timed before their op: the rows already written never lag more than the ops finished
+    assert rows_seen[-1] == len(set(ops)) - 1 and sorted(rows_seen) == rows_seen
 
 
 def test_op_that_fails_is_recorded_and_collection_goes_on(tmp_path):
@@ -63,6 +85,100 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     other = LatencyConfig(n_classes=12, calibration_models=0, timing=QUICK.timing)
     with pytest.raises(UserError, match=r"collected with other settings \(n_classes: table 10 vs now 12\)"):
         collect_table(other, "dev", SHAPE, tmp_path, progress=False, ops=_ops()[:2])
+
+
+def _edit_meta(path: Path, **changes) -> None:
+    meta = json.loads(path.read_text())
+    for name, value in changes.items():
+        *parents, last = name.split("__")
+        node = meta
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    path.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    ("meta_change", "timing_change", "message"),
+    [
+        ({"device__cpu_model": "Other CPU"}, {}, r"device\.cpu_model: table Other CPU vs now "),
+        ({"device__onnxruntime": "1.20.0"}, {}, r"device\.onnxruntime: table 1\.20\.0 vs now "),
+        ({"channel_block": 999}, {}, r"channel_block: table 999 vs now "),
+        ({}, {"sessions": 2}, r"timing\.sessions: table 1 vs now 2"),
+        ({}, {"target_ms": 5.0}, r"timing\.target_ms: table 3 vs now 5\.0"),
+        ({}, {"min_runs": 4}, r"timing\.min_runs: table 3 vs now 4"),
+        ({}, {"runs": 20}, r"timing\.runs: table 10 vs now 20"),
+        ({}, {"threads": 2}, r"threads: table 1 vs now 2, timing\.threads: table 1 vs now 2"),
+    ],
+    ids=["cpu", "onnxruntime", "channel-block", "sessions", "target-ms", "min-runs", "runs", "threads"],
+)
+def test_resume_on_another_machine_or_statistic_is_refused(tmp_path, meta_change, timing_change, message):
+    collect_table(QUICK, "dev", SHAPE, tmp_path, progress=False, ops=_ops()[:2])
+    _edit_meta(tmp_path / "dev.json", **meta_change)
+    cfg = dataclasses.replace(QUICK, timing=dataclasses.replace(QUICK.timing, **timing_change))
+    with pytest.raises(UserError, match=rf"collected with other settings \({message}"):
+        collect_table(cfg, "dev", SHAPE, tmp_path, progress=False, ops=_ops()[:3])
+    assert len(_keys(tmp_path / "dev.csv")) == 2  # nothing was added
+
+
+def test_resume_with_other_warmup_is_allowed(tmp_path):
+    collect_table(QUICK, "dev", SHAPE, tmp_path, progress=False, ops=_ops()[:2])
+    cfg = dataclasses.replace(QUICK, timing=dataclasses.replace(QUICK.timing, warmup=3))
+    assert collect_table(cfg, "dev", SHAPE, tmp_path, progress=False, ops=_ops()[:3]).measured_now == 1
+
+
+class _Killed(BaseException):
+    """Stands for a SIGKILL during the calibration."""
+
+
+def _fake_calibration(monkeypatch, factor: float | None) -> None:
+    """Calibration models measured as ``factor`` x their summed op timings (None: the run is killed there)."""
+    specs = [
+        SPACE.parse("c8k3s2-ds16k3s2-ir16k3s1e2se-c24k3s2-h0d0"),
+        SPACE.parse("c8k3s2-ds16k3s2-ir16k3s1e2se-c64k3s2-h0d0"),  # interpolated, but predictable
+    ]
+
+    def measure_points(table, picked, timing):
+        if factor is None:
+            raise _Killed
+        summed = [table.predict(s).summed_ms for s in picked]
+        return [CalibrationPoint(str(s), ms, factor * ms) for s, ms in zip(picked, summed, strict=True)]
+
+    monkeypatch.setattr(collect_module, "spread_by_latency", lambda table, k, seed: specs)
+    monkeypatch.setattr(collect_module, "measure_points", measure_points)
+
+
+def test_calibration_is_refitted_whenever_the_measured_ops_changed(tmp_path, monkeypatch):
+    first, cfg, meta_path = _ops(), dataclasses.replace(QUICK, calibration_models=2), tmp_path / "dev.json"
+    ops = first + _ops("c8k3s2-ds16k3s2-ir16k3s1e2se-c24k3s2-h32d0")  # one more op: a head with a hidden layer
+    _fake_calibration(monkeypatch, 1.2)
+    collect_table(cfg, "dev", SHAPE, tmp_path, progress=False, ops=first)
+    cal = json.loads(meta_path.read_text())["calibration"]
+    assert cal["scale"] == pytest.approx(1.2) and cal["fitted_on_ops"] == len(set(first))
+
+    _fake_calibration(monkeypatch, None)  # measures the rest, then dies while calibrating
+    with pytest.raises(_Killed):
+        collect_table(cfg, "dev", SHAPE, tmp_path, progress=False, ops=ops)
+    assert json.loads(meta_path.read_text())["calibration"]["fitted_on_ops"] == len(set(first))  # stale
+
+    _fake_calibration(monkeypatch, 1.3)
+    report = collect_table(cfg, "dev", SHAPE, tmp_path, progress=False, ops=ops)
+    cal = json.loads(meta_path.read_text())["calibration"]
+    assert report.measured_now == 0 and cal["scale"] == pytest.approx(1.3) and cal["fitted_on_ops"] == len(set(ops))
+    fingerprint = load_table(tmp_path / "dev.csv").fingerprint()
+
+    _fake_calibration(monkeypatch, None)  # a no-op re-run neither measures nor recalibrates
+    report = collect_table(cfg, "dev", SHAPE, tmp_path, progress=False, ops=ops)
+    assert report.measured_now == 0 and json.loads(meta_path.read_text())["calibration"] == cal
+    assert load_table(tmp_path / "dev.csv").fingerprint() == fingerprint
+
+    # a table from before fitted_on_ops: its last run's op count stands in
+    _edit_meta(meta_path, calibration={k: v for k, v in cal.items() if k != "fitted_on_ops"})
+    collect_table(cfg, "dev", SHAPE, tmp_path, progress=False, ops=ops)
+    _edit_meta(meta_path, collection__measured=len(set(ops)) - 1)
+    _fake_calibration(monkeypatch, 1.4)
+    collect_table(cfg, "dev", SHAPE, tmp_path, progress=False, ops=ops)
+    assert json.loads(meta_path.read_text())["calibration"]["scale"] == pytest.approx(1.4)
 
 
 def test_torn_last_line_is_dropped_on_resume(tmp_path):
