@@ -16,7 +16,7 @@ class LatencyConfig:
 
     device: str | None = None  # device name = table file stem (default: the shipped table of the CI machine class)
     space: str = "mel2d"  # search space whose ops a collected table covers
-    n_classes: int = 10  # classes of the heads measured in a collected table (others are interpolated)
+    n_classes: int = 10  # classes of the heads measured in a collected table (others: class-adjusted)
     max_minutes: float = 10.0  # time budget of one collection run (it resumes where it stopped)
     calibration_models: int = 12  # whole models measured to fit the per-device linear calibration
     validate_n: int = 100  # random specs measured by --mode validate-latency
