@@ -16,9 +16,9 @@ from search_spaces.base import Gene, Genome, SearchSpace
 from search_spaces.baselines import get_baseline, list_baselines
 from search_spaces.blocks import build_unit
 from search_spaces.functional import build_model, spec_from_dict, trace
-from search_spaces.profile import ModelProfile, profile, profile_model
+from search_spaces.profile import ModelProfile, folded_param_count, profile, profile_model
 from search_spaces.spec import ArchSpec, LayerSpec
-from search_spaces.units import UnitInfo
+from search_spaces.units import UnitInfo, deployable_size_kb
 
 __all__ = [
     "ArchSpec",
@@ -31,6 +31,8 @@ __all__ = [
     "build_model",
     "build_unit",
     "create_search_space",
+    "deployable_size_kb",
+    "folded_param_count",
     "get_baseline",
     "list_baselines",
     "list_search_spaces",

@@ -1,12 +1,14 @@
 """The fixed baselines the search is compared against, as canonical strings of the ``mel2d`` space.
 
 ``tiny``/``small``/``medium`` are plain VGG-style CNNs (3x3 conv-bn-relu, stride-2 downsampling,
-doubling widths) of about 0.5 / 1.2 / 2.9 MB of fp32 weights. ``dscnn`` follows DS-CNN-S of
-Zhang et al., "Hello Edge: Keyword Spotting on Microcontrollers" (2017): a 64-channel 4x10
-(mel bins x frames) stride-2 stem, then 4 depthwise-separable blocks of 64 channels. It differs
-in two ways the space imposes: the DS blocks add an identity shortcut (stride 1, equal widths),
-and convolutions feeding a BatchNorm carry no bias. Its parameter count (about 23k at 12 classes)
-is what that structure has; the paper's 38.6K does not match the structure it describes.
+doubling widths) of about 0.50 / 1.25 / 2.84 MB of deployable fp32 weights (``size_kb`` 486 / 1,226 /
+2,770 KiB at 12 classes: BatchNorm folded into the convolutions, see :mod:`search_spaces.profile`).
+``dscnn`` follows DS-CNN-S of Zhang et al., "Hello Edge: Keyword Spotting on Microcontrollers"
+(2017): a 64-channel 4x10 (mel bins x frames) stride-2 stem, then 4 depthwise-separable blocks of 64
+channels. It differs in two ways the space imposes: the DS blocks add an identity shortcut (stride 1,
+equal widths), and convolutions feeding a BatchNorm carry no bias. Its parameter count (about 23k at
+12 classes; 88 KiB deployed) is what that structure has; the paper's 38.6K does not match the
+structure it describes.
 """
 
 from __future__ import annotations

@@ -2,18 +2,28 @@
 
 A model built from an ArchSpec is ``stem -> blocks[0] -> ... -> blocks[n-1] -> head``; each of
 those modules is one unit. :func:`search_spaces.blocks.build_unit` builds any unit alone, so a
-latency table can export and time it by itself, and the parameter count of a unit is computed
-here without torch (the tests check both against the built model).
+latency table can export and time it by itself, and the parameter counts of a unit (trainable, and
+deployable after BatchNorm folding) are computed here without torch (the tests check both against
+the built model).
+
+Deployable size: every convolution of a stem/conv/ds/ir unit is followed by a BatchNorm over its
+output channels and has no bias. At export (eval mode) each BatchNorm folds into its convolution:
+its scale multiplies the kernel, and its shift becomes the convolution's bias. So a BatchNorm's 2
+parameters per channel (and its running statistics, which are buffers) become 1 bias per channel.
+SE convolutions and head linears carry their own biases and no BatchNorm. :func:`deployable_size_kb`
+of a unit list is the fp32 size of the weights an inference runtime holds, without building the model.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from math import prod
 
 from common.errors import UserError
 
 UNIT_KINDS = ("stem", "conv", "ds", "ir", "head")
+FP32_BYTES = 4  # bytes of one fp32 weight
 
 
 @dataclass(frozen=True)
@@ -37,7 +47,7 @@ class UnitInfo:
         pool: Max-pool size after a 1D conv; 1 means none.
         hidden: Hidden units of the head; 0 means none.
         dropout: Dropout before the classifier (head only; identity at inference).
-        params: Trainable parameters of the unit.
+        params: Trainable parameters of the unit (BatchNorm scales and shifts included).
         macs: Conv and linear multiply-accumulates at batch 1 (what ``profile`` counts as ``macs_m``).
     """
 
@@ -54,6 +64,23 @@ class UnitInfo:
     dropout: float = 0.0
     params: int = 0
     macs: int = 0
+
+    @property
+    def folded_params(self) -> int:
+        """Weights of the unit as deployed, after every BatchNorm is folded into its convolution.
+
+        ``params`` minus one per BatchNorm channel: each BatchNorm's scale and shift (2 per channel)
+        become one bias per channel of the convolution before it. Computed from the unit's structure
+        (not from ``params``), so it holds for any unit from :func:`search_spaces.trace`.
+        """
+        if self.kind == "head":
+            return head_params(self.in_shape[0], self.hidden, self.out_shape[0])
+        return unit_folded_params(self.kind, self.in_shape[0], self.out_shape[0], self.kernel, self.expansion, self.se)
+
+    @property
+    def size_bytes(self) -> int:
+        """fp32 bytes of the unit's deployable weights: ``4 * folded_params``."""
+        return FP32_BYTES * self.folded_params
 
     @property
     def key(self) -> str:
@@ -111,6 +138,49 @@ def unit_params(kind: str, cin: int, cout: int, kernel: tuple[int, ...], expansi
         expand = cin * hidden + 2 * hidden if expansion != 1 else 0
         return expand + hidden * area + 2 * hidden + (_se_params(hidden) if se else 0) + hidden * cout + 2 * cout
     raise ValueError(f"unknown unit kind '{kind}'")
+
+
+def unit_bn_channels(kind: str, cin: int, cout: int, expansion: int = 1) -> int:
+    """Channels of all BatchNorms of a conv unit: one BatchNorm follows each of its convolutions.
+
+    Args:
+        kind: ``stem``, ``conv``, ``ds`` or ``ir``.
+        cin: Input channels.
+        cout: Output channels.
+        expansion: Hidden-width multiplier (``ir`` only).
+    """
+    if kind in ("stem", "conv"):
+        return cout
+    if kind == "ds":
+        return cin + cout  # depthwise, pointwise
+    if kind == "ir":
+        hidden = cin * expansion
+        return (hidden if expansion != 1 else 0) + hidden + cout  # expand, depthwise, project
+    raise ValueError(f"unknown unit kind '{kind}'")
+
+
+def unit_folded_params(
+    kind: str, cin: int, cout: int, kernel: tuple[int, ...], expansion: int = 1, se: bool = False
+) -> int:
+    """Deployable weights of a conv unit: :func:`unit_params` with each BatchNorm folded into its conv.
+
+    A folded BatchNorm leaves one bias per channel in place of its scale and shift, so this is
+    ``unit_params(...) - unit_bn_channels(...)``. Arguments as in :func:`unit_params`.
+    """
+    return unit_params(kind, cin, cout, kernel, expansion, se) - unit_bn_channels(kind, cin, cout, expansion)
+
+
+def deployable_size_kb(units: Iterable[UnitInfo]) -> float:
+    """fp32 size in KiB of a model's deployable weights, from its traced units (no model is built).
+
+    ``sum(u.folded_params for u in units) * 4 / 1024``: the weights after BatchNorm folding (see the
+    module docstring), without BatchNorm running statistics or any file framing. This is what
+    :attr:`search_spaces.ModelProfile.size_kb` reports.
+
+    Example:
+        >>> deployable_size_kb(trace(spec, n_classes=10, input_shape=(1, 40, 101)))
+    """
+    return sum(u.size_bytes for u in units) / 1024
 
 
 def unit_macs(
