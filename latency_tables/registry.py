@@ -52,14 +52,19 @@ def table_path(device: str) -> Path:
 
 
 @lru_cache(maxsize=16)
-def _load_cached(path: str, mtime_ns: int) -> LatencyTable:
+def _load_cached(path: str, csv_mtime_ns: int, meta_mtime_ns: int) -> LatencyTable:
     return load_table(path)
 
 
 def cached_table(path: str | Path) -> LatencyTable:
-    """:func:`load_table` once per process per file version (reloaded when the file changes)."""
+    """:func:`load_table` once per process per table version (reloaded when either file changes).
+
+    The metadata counts too: a recalibration rewrites only ``<device>.json``.
+    """
     path = Path(path)
-    return _load_cached(str(path), path.stat().st_mtime_ns)
+    meta = path.with_suffix(".json")
+    meta_mtime = meta.stat().st_mtime_ns if meta.is_file() else 0
+    return _load_cached(str(path), path.stat().st_mtime_ns, meta_mtime)
 
 
 def load_device(device: str) -> LatencyTable:

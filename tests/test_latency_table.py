@@ -276,3 +276,18 @@ def test_family_interpolation_pads_only_blocked_channels():
     members = [((cin, n, 64), law(cin, n, 64)) for cin in (16, 32, 64, 128) for n in (10, 20, 40)]
     estimate = estimate_from_family(head.channel_fields, members, block=16, blocked=head.blocked_fields)
     assert estimate == pytest.approx(law(64, 30, 64), rel=1e-6)  # 30 classes, not 32
+
+
+def test_cached_table_reloads_when_only_the_metadata_changes(tmp_path):
+    import os
+
+    from latency_tables.registry import cached_table
+
+    csv = write_table(tmp_path, "dev", latencies_for(_ops()))
+    first = cached_table(csv)
+    assert cached_table(csv) is first
+    meta = csv.with_suffix(".json")
+    _rewrite_meta(csv, calibration={"scale": 1.5, "offset_ms": 0.0})  # a recalibration rewrites only the JSON
+    stat = meta.stat()
+    os.utime(meta, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # coarse clocks: a distinct mtime
+    assert cached_table(csv).calibration.scale == 1.5
