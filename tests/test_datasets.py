@@ -182,3 +182,26 @@ def test_single_class_is_refused(tmp_path):
     (tmp_path / "metadata.csv").write_text("file_path,label\n" + "".join(f"only/{k}.wav,a\n" for k in range(3)))
     with pytest.raises(UserError, match="at least 2 are needed"):
         load_dataset(tmp_path, "csv")
+
+
+def _with_split_column(csv_path, values):
+    lines = csv_path.read_text().splitlines()
+    rows = [lines[0] + ",split"] + [f"{row},{values[i % len(values)]}" for i, row in enumerate(lines[1:])]
+    csv_path.write_text("\n".join(rows) + "\n")
+
+
+def test_csv_split_values_and_aliases_are_normalised(tmp_path):
+    csv_path = make_csv(tmp_path)
+    aliases = ["Train", " training", "VAL", "validation", "valid", "Dev", "test", "TESTING", ""]
+    _with_split_column(csv_path, aliases)
+    ds = load_dataset(csv_path, "csv")
+    assert Counter(c.split for c in ds.clips) == {"train": 4, "val": 8, "test": 4, None: 2}
+
+
+@pytest.mark.parametrize("bad", ["tst", "holdout", "eval"])
+def test_csv_unknown_split_value_is_a_user_error(tmp_path, bad):
+    csv_path = make_csv(tmp_path)
+    _with_split_column(csv_path, ["train", "test", bad])
+    with pytest.raises(UserError, match=rf"metadata.csv, line 4: split '{bad}' is not a split name; accepted") as info:
+        load_dataset(csv_path, "csv")
+    assert "train, training, val, validation, valid, dev, test, testing" in str(info.value)
