@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections import Counter
 
 import pytest
@@ -205,3 +207,19 @@ def test_csv_unknown_split_value_is_a_user_error(tmp_path, bad):
     with pytest.raises(UserError, match=rf"metadata.csv, line 4: split '{bad}' is not a split name; accepted") as info:
         load_dataset(csv_path, "csv")
     assert "train, training, val, validation, valid, dev, test, testing" in str(info.value)
+
+
+def test_synthetic_generation_removes_stale_tmp_folders_only(tmp_path):
+    from train.datasets.synthetic import SyntheticConfig, generate_synthetic
+
+    parent = tmp_path / "synthetic"
+    stale, young = parent / ".tmp-killed", parent / ".tmp-writing"
+    for folder, age_s in ((stale, 2 * 3600), (young, 30)):
+        (folder / "beep").mkdir(parents=True)
+        write_wav(folder / "beep" / "beep_0000.wav")
+        for path in (folder / "beep" / "beep_0000.wav", folder / "beep", folder):
+            os.utime(path, (time.time() - age_s,) * 2)
+    root = generate_synthetic(SyntheticConfig(n_classes=8, clips_per_class=3), tmp_path)
+    assert (root / "synthetic.json").is_file() and root.parent == parent
+    assert not stale.exists() and young.is_dir()
+    assert sorted(p.name for p in parent.iterdir()) == sorted([root.name, young.name])

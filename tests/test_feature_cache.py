@@ -1,8 +1,10 @@
-"""The feature cache: hit on the second run, invalidation on file or setting changes, bad files skipped."""
+"""The feature cache: hit on the second run, invalidation on file or setting changes, bad files skipped,
+temporary folders of killed runs removed."""
 
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 from audio_trees import make_folders, write_wav
@@ -10,6 +12,7 @@ from audio_trees import make_folders, write_wav
 from train.datasets import load_dataset
 from train.feature_cache import extract_features
 from train.features import FeatureConfig
+from train.tmp_dirs import remove_stale_tmp_dirs
 
 CFG = FeatureConfig(clip_seconds=0.5)
 
@@ -72,3 +75,40 @@ def test_interrupted_extraction_leaves_no_cache_entry(tmp_path):
     _extract(root, tmp_path / "cache")
     entries = [p.name for p in (tmp_path / "cache" / "features").iterdir()]
     assert len(entries) == 1 and not entries[0].startswith(".tmp")
+
+
+def _folder(path, age_s: float, file_age_s: float | None = None):
+    """A folder holding one file, with modification times ``age_s`` ago (the file: ``file_age_s``)."""
+    path.mkdir(parents=True)
+    (path / "features.npy").write_bytes(b"partial")
+    now = time.time()
+    file_t = now - (age_s if file_age_s is None else file_age_s)
+    os.utime(path / "features.npy", (file_t, file_t))
+    os.utime(path, (now - age_s, now - age_s))
+    return path
+
+
+def test_stale_tmp_folders_of_killed_runs_are_removed_young_ones_kept(tmp_path):
+    features = tmp_path / "cache" / "features"
+    stale = _folder(features / ".tmp-abc-killed", age_s=2 * 3600)
+    young = _folder(features / ".tmp-abc-writing", age_s=60)
+    old_dir_new_file = _folder(features / ".tmp-abc-slow", age_s=2 * 3600, file_age_s=10)  # still written to
+    old_entry = _folder(features / "0123456789abcdef0123", age_s=5 * 3600)  # a cache entry, not a temp folder
+    root = make_folders(tmp_path / "data")
+    _extract(root, tmp_path / "cache")
+    assert not stale.exists()
+    assert young.is_dir() and old_dir_new_file.is_dir() and old_entry.is_dir()
+    assert not list(features.glob(".tmp-*-*/index.json"))  # this run's own temp folder was renamed away
+    _extract(root, tmp_path / "cache")  # a cache hit cleans up too
+
+
+def test_remove_stale_tmp_dirs_rules(tmp_path):
+    stale = _folder(tmp_path / ".tmp-1", age_s=3700)
+    edge = _folder(tmp_path / ".tmp-2", age_s=3500)
+    other = _folder(tmp_path / "tmp-3", age_s=9999)  # no leading '.tmp-': not ours
+    (tmp_path / ".tmp-file").write_text("x")  # a file, not a folder
+    os.utime(tmp_path / ".tmp-file", (0, 0))
+    assert remove_stale_tmp_dirs(tmp_path) == [stale]
+    assert edge.exists() and other.exists() and (tmp_path / ".tmp-file").exists()
+    assert remove_stale_tmp_dirs(tmp_path / "missing") == []
+    assert remove_stale_tmp_dirs(tmp_path, now=time.time() + 3600) == [edge]

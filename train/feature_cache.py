@@ -8,7 +8,9 @@ Cache layout (one folder per key under ``<cache_dir>/features/``)::
 
 The key hashes the clip paths with their sizes and modification times, plus every
 :class:`FeatureConfig` field, so a changed, added or removed file or a changed setting gives a
-new key. The folder is built under a temporary name and renamed into place when complete.
+new key. The folder is built under a temporary name (``.tmp-<key>-*``) and renamed into place
+when complete; temporary folders left by a killed run are removed by the next one once they are
+an hour old (:mod:`train.tmp_dirs`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from common.hashing import stable_hash
 from train.audio_io import BadAudioError, fix_length, read_audio
 from train.datasets.base import AudioDataset
 from train.features import FeatureConfig, compute_features
+from train.tmp_dirs import TMP_PREFIX, remove_stale_tmp_dirs, touch
 
 CACHE_VERSION = 1
 CHUNK_SIZE = 64  # files per parallel task
@@ -114,11 +117,12 @@ def extract_features(
     root = Path(cache_dir) / "features"
     folder = root / key
     missing = [(str(p), reason) for p, reason in dataset.missing]
+    remove_stale_tmp_dirs(root)  # left by killed runs; never a young one another run may be writing
     if (folder / "index.json").is_file():
         return _load(folder, key, missing)
 
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{key}-"))
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f"{TMP_PREFIX}{key}-"))
     try:
         n = len(dataset.clips)
         x = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float32, shape=(n, *cfg.shape))
@@ -141,6 +145,7 @@ def extract_features(
                     valid[row] = True
                 row += 1
             bar.update(len(chunk_result))
+            touch(tmp)  # still being written: not stale for other runs
         bar.close()
         x.flush()
         del x

@@ -7,7 +7,9 @@ confusable on purpose (beep vs. shallow tremolo or vibrato, harmonic vs. pluck, 
 small sweep), so a tiny model does not reach 100% after one epoch.
 
 The clips are written once as 16-bit WAVs plus a ``metadata.csv`` into a cache folder keyed by
-the generator's settings, and then read through the same path as any real dataset.
+the generator's settings, and then read through the same path as any real dataset. The folder is
+built under a temporary ``.tmp-*`` name; those left by a killed run are removed by the next one
+once they are an hour old (:mod:`train.tmp_dirs`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import soundfile as sf
 from common.hashing import stable_hash
 from train.datasets.base import AudioDataset, Clip
 from train.datasets.registry import register_dataset
+from train.tmp_dirs import TMP_PREFIX, remove_stale_tmp_dirs
 
 GENERATOR_VERSION = 1
 _MARKER = "synthetic.json"
@@ -193,16 +196,18 @@ def generate_synthetic(cfg: SyntheticConfig, cache_dir: Path) -> Path:
     """Write the dataset for ``cfg`` under ``cache_dir`` unless it is already there.
 
     The files are written into a temporary folder that is renamed into place at the end, so an
-    interrupted generation leaves nothing half-written behind.
+    interrupted generation leaves nothing half-written in place; a temporary folder left by a killed
+    generation is removed by a later call once nothing in it changed for an hour.
 
     Returns:
         The dataset root (holding ``metadata.csv``, the WAVs and ``synthetic.json``).
     """
     root = synthetic_root(cfg, cache_dir)
+    remove_stale_tmp_dirs(root.parent)  # left by killed runs; never a young one another run may be writing
     if (root / _MARKER).is_file():
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=".tmp-"))
+    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=TMP_PREFIX))
     try:
         rows = ["file_path,label"]
         names = list(CLASSES)[: cfg.n_classes]
