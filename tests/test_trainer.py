@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import random
 
 import numpy as np
@@ -12,14 +13,16 @@ import torch
 from torch import nn
 
 import train.trainer as trainer_mod
+from common.config_io import dataclass_from_dict
 from common.errors import UserError
 from train.checkpoint import load_checkpoint
+from train.device import cuda_determinism
 from train.evaluate import evaluate_model
 from train.feature_set import Features
 from train.features import FeatureConfig
 from train.normalization import compute_normalization
 from train.splits import Splits
-from train.train_config import SpecAugmentConfig, TrainConfig
+from train.train_config import RESUME_FREE_FIELDS, SpecAugmentConfig, TrainConfig
 from train.trainer import select_train_rows, train_model, warmup_cosine
 
 N_CLASSES = 4
@@ -311,3 +314,63 @@ class NaNModel(TinyCNN):
 def test_divergence_stops_training(features):
     result = train_model(NaNModel(), features, fast_cfg(epochs=5))
     assert result.diverged and result.epochs_run == 1 and not result.stopped_early
+
+
+def _determinism_state() -> tuple:
+    return (
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+
+
+@pytest.fixture
+def no_cublas_env(monkeypatch):
+    """CUBLAS_WORKSPACE_CONFIG unset during the test, and restored (or unset again) after it."""
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", "placeholder")  # records the original value for undo
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG")
+
+
+def test_deterministic_flag_round_trips_and_changes_nothing_on_cpu(features, tmp_path, no_cublas_env, monkeypatch):
+    assert TrainConfig().deterministic is True and "deterministic" in RESUME_FREE_FIELDS
+    off_cfg = fast_cfg(epochs=2, device="cpu", deterministic=False)
+    assert dataclass_from_dict(TrainConfig, dataclasses.asdict(off_cfg)) == off_cfg
+    calls = []
+    real = trainer_mod.cuda_determinism
+    monkeypatch.setattr(trainer_mod, "cuda_determinism", lambda on, dev: calls.append((on, dev.type)) or real(on, dev))
+    before = _determinism_state()
+    on_model, off_model = TinyCNN(), TinyCNN()
+    on = train_model(on_model, features, fast_cfg(epochs=2, device="cpu"), out_dir=tmp_path, spec="tiny")
+    off = train_model(off_model, features, off_cfg)
+    assert calls == [(True, "cpu"), (False, "cpu")]
+    assert _determinism_state() == before and "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    assert same_state(state_of(on_model), state_of(off_model))
+    assert strip_timing(on.history) == strip_timing(off.history)
+    assert load_checkpoint(tmp_path / "last.pt")["config"]["train"]["deterministic"] is True
+    again = train_model(TinyCNN(), features, off_cfg, out_dir=tmp_path, spec="tiny", resume=True)  # not refused
+    assert again.resumed_from_epoch == 2 and again.best_epoch == on.best_epoch
+
+
+def test_cuda_determinism_sets_and_restores_the_global_switches(no_cublas_env, monkeypatch):
+    """The CUDA branch, run without a GPU: the switches it sets need none."""
+    before = _determinism_state()
+    with cuda_determinism(True, torch.device("cuda")):
+        assert _determinism_state() == (True, False, True, True)
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    assert _determinism_state() == before
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")  # the user's own setting is kept
+    with pytest.raises(RuntimeError, match="boom"), cuda_determinism(True, torch.device("cuda", 0)):
+        raise RuntimeError("boom")
+    assert _determinism_state() == before and os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG")
+    for enabled, device in ((False, "cuda"), (True, "cpu")):
+        with cuda_determinism(enabled, torch.device(device)):
+            assert _determinism_state() == before and "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+
+
+def test_best_val_accuracy_is_the_accuracy_of_the_best_macro_f1_epoch(features):
+    result = train_model(TinyCNN(), features, fast_cfg(epochs=4))
+    best = result.history[result.best_epoch - 1]
+    assert best["val_macro_f1"] == max(row["val_macro_f1"] for row in result.history) == result.best_val_macro_f1
+    assert result.best_val_accuracy == best["val_accuracy"]

@@ -1,8 +1,10 @@
-"""Device and mixed-precision choices of training and evaluation."""
+"""Device, mixed-precision and determinism choices of training and evaluation."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+from collections.abc import Iterator
 
 import torch
 
@@ -50,3 +52,52 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+CUBLAS_WORKSPACE_CONFIG = ":4096:8"  # what cuBLAS needs for deterministic results (CUDA >= 10.2)
+
+
+@contextlib.contextmanager
+def cuda_determinism(enabled: bool, device: torch.device) -> Iterator[None]:
+    """Deterministic GPU kernels for the duration of the block, when training on CUDA.
+
+    On a CUDA ``device`` with ``enabled``: sets ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` unless the
+    environment already sets it (``os.environ.setdefault``; it is left set afterwards), then
+    ``torch.backends.cudnn.deterministic = True``, ``torch.backends.cudnn.benchmark = False`` and
+    ``torch.use_deterministic_algorithms(True, warn_only=True)``; the three torch settings are
+    restored on exit, also on an error. Elsewhere (CPU, or ``enabled`` False) it changes nothing:
+    CPU kernels are deterministic for a fixed thread count anyway.
+
+    Limitations:
+        * cuBLAS reads ``CUBLAS_WORKSPACE_CONFIG`` when the process first uses it (PyTorch fixes
+          its cuBLAS workspace then). Set here, it takes effect only if nothing in this process ran
+          a CUDA matmul before the block; a caller that did (e.g. moved a model to the GPU and ran
+          it) must export ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` before starting Python.
+        * ``warn_only=True``: an op without a deterministic CUDA kernel warns instead of failing.
+          The backward of adaptive average pooling (the head and SE gates of every search-space
+          model) is such an op, so GPU runs are much closer to repeatable, not bit-identical.
+        * The settings are process-wide: another thread training on the GPU at the same time sees
+          them too.
+
+    Args:
+        enabled: ``TrainConfig.deterministic``.
+        device: The training device.
+    """
+    if not enabled or device.type != "cuda":
+        yield
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE_CONFIG)
+    cudnn = torch.backends.cudnn
+    saved = (
+        cudnn.deterministic,
+        cudnn.benchmark,
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    cudnn.deterministic, cudnn.benchmark = True, False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        cudnn.deterministic, cudnn.benchmark = saved[0], saved[1]
+        torch.use_deterministic_algorithms(saved[2], warn_only=saved[3])

@@ -8,7 +8,9 @@ DEVICES = ("auto", "cpu", "cuda")
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 
 # Fields that may change between a run and its resume without changing the result on CPU.
-RESUME_FREE_FIELDS = frozenset({"device", "amp", "num_threads", "progress", "eval_batch_size", "in_memory_max_mb"})
+RESUME_FREE_FIELDS = frozenset(
+    {"device", "amp", "deterministic", "num_threads", "progress", "eval_batch_size", "in_memory_max_mb"}
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class TrainConfig:
     mixup_alpha: float = 0.0  # mixup Beta(alpha, alpha) parameter (0: off)
     device: str = "auto"  # auto (cuda when available) | cpu | cuda
     amp: str = "auto"  # auto (bf16 or fp16 on CUDA, off on CPU) | off | fp16 | bf16 (the last two need CUDA)
+    deterministic: bool = True  # on CUDA: deterministic cuDNN/cuBLAS kernels while training (train.device); CPU: no-op
     num_threads: int = 1  # CPU intra-op threads during training; fixed, since results depend on it
     train_subset: float = 1.0  # <= 1: fraction of the train split; > 1: at most this many training examples
     subset_seed: int = 0  # seed of the train_subset draw; keep it fixed so all NAS candidates see the same rows

@@ -8,7 +8,9 @@ final evaluation (:func:`train.evaluate.evaluate_model`).
 Determinism: all randomness comes from ``cfg.seed`` (a numpy generator for shuffling and
 augmentation, torch's generators for initialisation and dropout, forked so the caller's torch
 random state is untouched; Python's ``random`` is never used). On the CPU, a fixed seed and
-``num_threads`` give bit-identical weights, also across a stop and ``resume``.
+``num_threads`` give bit-identical weights, also across a stop and ``resume``. On CUDA,
+``cfg.deterministic`` (the default) selects deterministic cuDNN/cuBLAS kernels while training, see
+:func:`train.device.cuda_determinism` for what that does and does not guarantee.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from tqdm import tqdm
 from common.errors import UserError
 from train.augment import mixup, spec_augment
 from train.checkpoint import FORMAT_VERSION, capture_rng, load_checkpoint, restore_rng, save_checkpoint
-from train.device import autocast, resolve_amp, resolve_device
+from train.device import autocast, cuda_determinism, resolve_amp, resolve_device
 from train.evaluate import split_metrics
 from train.feature_set import Features
 from train.loader import SplitData
@@ -43,13 +45,21 @@ from train.train_config import RESUME_FREE_FIELDS, TrainConfig
 class TrainResult:
     """What a training run achieved.
 
-    ``history`` has one row per completed epoch: ``epoch``, ``lr`` (of the epoch's last step),
-    ``train_loss``, ``train_accuracy`` (on the augmented batches), ``train_s``, ``val_loss``,
-    ``val_accuracy``, ``val_macro_f1`` and ``val_s``.
+    The model is selected on validation macro-F1: ``best_epoch`` is the epoch with the highest
+    ``val_macro_f1``, and both ``best_val_*`` scores are that epoch's.
+
+    Attributes:
+        best_val_macro_f1: The highest validation macro-F1 of any epoch (-inf if no epoch ran).
+        best_val_accuracy: Validation accuracy *at* ``best_epoch``, the best-macro-F1 epoch; not the
+            highest accuracy of any epoch (another epoch may have had a higher accuracy).
+        best_epoch: 1-based epoch of the best validation macro-F1, whose weights the model holds on return.
+        history: One row per completed epoch: ``epoch``, ``lr`` (of the epoch's last step),
+            ``train_loss``, ``train_accuracy`` (on the augmented batches), ``train_s``,
+            ``val_loss``, ``val_accuracy``, ``val_macro_f1`` and ``val_s``.
     """
 
     best_val_macro_f1: float
-    best_val_accuracy: float
+    best_val_accuracy: float  # accuracy at best_epoch (the best-macro-F1 epoch), not the best accuracy
     best_epoch: int  # 1-based epoch of the best validation macro-F1 (the weights the model holds on return)
     epochs_run: int  # epochs completed, including those before a resume
     stopped_early: bool
@@ -104,18 +114,19 @@ def train_model(
     if resume and out_dir is None:
         raise ValueError("resume=True needs out_dir (the folder holding last.pt)")
     start_s = time.perf_counter()
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device)  # checks CUDA is there without using it (no cuBLAS handle yet)
     threads_before = torch.get_num_threads()
     torch.set_num_threads(cfg.num_threads)
-    fork_devices = (
-        [torch.cuda.current_device() if device.index is None else device.index] if device.type == "cuda" else []
-    )
     try:
-        with torch.random.fork_rng(devices=fork_devices):
-            run = _Run(model, features, cfg, device, Path(out_dir) if out_dir is not None else None, spec)
-            if resume:
-                run.resume()
-            run.fit()
+        with cuda_determinism(cfg.deterministic, device):  # first: before this call touches the GPU
+            fork_devices = (
+                [torch.cuda.current_device() if device.index is None else device.index] if device.type == "cuda" else []
+            )
+            with torch.random.fork_rng(devices=fork_devices):
+                run = _Run(model, features, cfg, device, Path(out_dir) if out_dir is not None else None, spec)
+                if resume:
+                    run.resume()
+                run.fit()
     finally:
         torch.set_num_threads(threads_before)
     return run.result(time.perf_counter() - start_s)
