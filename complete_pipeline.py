@@ -67,6 +67,49 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# flags that only some modes read: a flag given to another mode is warned about, not silently ignored
+FLAG_MODES = {
+    "epochs": ("baseline",),
+    "seeds": ("baseline",),
+    "models": ("baseline",),
+    "nas_population": ("nas",),
+    "nas_generations": ("nas",),
+    "strategy": ("nas",),
+    "objectives": ("nas",),
+    "latency": ("nas",),
+    "devices": ("nas",),
+    "max_latency_ms": ("nas",),
+    "max_size_kb": ("nas",),
+    "min_accuracy": ("nas",),
+    "proxy_epochs": ("nas",),
+    "backend": ("nas",),
+    "scheduler": ("nas",),
+    "max_minutes": ("latency-table",),
+    "n": ("validate-latency",),
+    "threads": ("latency-table", "validate-latency", "nas"),
+    "strict": ("validate-latency", "nas"),
+    "tables_dir": ("latency-table", "validate-latency", "nas"),
+    "device_name": ("latency-table", "validate-latency", "nas"),
+    "space": ("latency-table", "validate-latency", "nas"),
+}
+HINTS = {("epochs", "nas"): "; the search's accuracy proxy uses --proxy-epochs"}
+
+
+def warn_inapplicable(args: argparse.Namespace) -> None:
+    """Print a warning for every flag the chosen mode does not read."""
+    for flag, modes in FLAG_MODES.items():
+        value = getattr(args, flag)
+        if value not in (None, False) and args.mode not in modes:
+            hint = HINTS.get((flag, args.mode), "")
+            print(
+                f"warning: --{flag.replace('_', '-')} has no effect in --mode {args.mode} "
+                f"(it applies to --mode {', '.join(modes)}){hint}",
+                file=sys.stderr,
+            )
+    if args.scheduler and args.backend != "dask":
+        print("warning: --scheduler is only used with --backend dask", file=sys.stderr)
+
+
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The config values given as flags, as a nested dict (``None`` = not given)."""
     dataset = args.dataset
@@ -186,17 +229,20 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given to the executor")
     try:
         from pipeline.config import build_config
-        from pipeline.run_folder import default_run_dir, init_run_folder
+        from pipeline.run_folder import check_run_folder, default_run_dir, init_run_folder, record_config
 
         if args.mode not in BUILT_MODES:
             raise UserError(f"--mode {args.mode} is not built yet; working modes: {', '.join(BUILT_MODES)}")
+        warn_inapplicable(args)
         cfg = build_config(args.config, overrides_from_args(args))
-        run_dir = Path(args.out) if args.out else default_run_dir(cfg)
-        init_run_folder(run_dir, cfg)
+        run_dir = Path(args.out) if args.out else default_run_dir(cfg, args.mode)
+        check_run_folder(args.mode, run_dir, args.resume)
+        init_run_folder(run_dir, cfg, resume=args.resume)
         if args.mode in ("baseline", "nas"):
             STAGES[args.mode](cfg, run_dir, resume=args.resume)
         else:
             STAGES[args.mode](cfg, run_dir)
+        record_config(run_dir, cfg)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

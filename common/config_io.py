@@ -66,6 +66,15 @@ def check_known_keys(cls: type, data: dict[str, Any], where: str = "") -> None:
         sub = hints[key]
         if dataclasses.is_dataclass(sub) and isinstance(value, dict):
             check_known_keys(sub, value, path)
+        elif _is_sequence_type(sub) and value is not None and not isinstance(value, (list, tuple)):
+            raise UserError(f"config field '{path}' expects a list (e.g. [{value!r}]), got {value!r}")
+
+
+def _is_sequence_type(tp: Any) -> bool:
+    """Whether ``tp`` is ``tuple[...]``/``list[...]`` (possibly inside ``Optional``)."""
+    if typing.get_origin(tp) in (tuple, list):
+        return True
+    return any(_is_sequence_type(arg) for arg in typing.get_args(tp) if arg is not type(None))
 
 
 def dataclass_from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
@@ -89,7 +98,7 @@ def dataclass_from_dict(cls: type[T], data: dict[str, Any], where: str = "config
         ) from None
     except dacite.DaciteError as exc:
         raise UserError(f"{where}: {exc}") from None
-    except ValueError as exc:  # raised by __post_init__ validation
+    except (ValueError, TypeError) as exc:  # __post_init__ validation, or a value of an unusable type
         raise UserError(f"{where}: {exc}") from None
 
 

@@ -167,7 +167,12 @@ class InlineBackend(Backend):
 
 
 class LokyBackend(Backend):
-    """``jobs`` loky worker processes with capped threads (joblib's reusable executor)."""
+    """``jobs`` loky worker processes with capped threads, in a pool private to this search.
+
+    Not joblib's global reusable executor: joblib's ``Parallel`` (feature extraction, baseline
+    runs) keeps its own state in that global slot and breaks when another user has created or
+    broken the executor there.
+    """
 
     name = "loky"
 
@@ -180,11 +185,15 @@ class LokyBackend(Backend):
         self.pool: Any = None
 
     def _executor(self) -> Any:
-        from joblib.externals.loky import get_reusable_executor
+        from joblib.externals.loky import ProcessPoolExecutor
 
-        self.pool = get_reusable_executor(
-            max_workers=self.window, timeout=300, env=self.env, initializer=watch_parent, initargs=(os.getpid(),)
-        )
+        broken = self.pool is not None and getattr(getattr(self.pool, "_flags", None), "broken", None)
+        if broken:
+            self.pool.shutdown(wait=False, kill_workers=True)
+        if self.pool is None or broken:
+            self.pool = ProcessPoolExecutor(
+                max_workers=self.window, timeout=300, env=self.env, initializer=watch_parent, initargs=(os.getpid(),)
+            )
         return self.pool
 
     def submit(self, problem: SearchProblem, genome: list[int]) -> Any:
@@ -204,9 +213,10 @@ class LokyBackend(Backend):
             raise WorkerLost(f"loky worker died ({type(exc).__name__}: {exc})", attributable=alone) from None
 
     def close(self, abort: bool = False) -> None:
-        """On abort, stop the workers (an interrupted run must not leave training processes behind)."""
-        if abort and self.pool is not None:
-            self.pool.shutdown(wait=False, kill_workers=True)
+        """Stop the workers: at once on abort (an interrupted run must not leave training behind), else cleanly."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=not abort, kill_workers=abort)
+            self.pool = None
 
 
 class DaskBackend(Backend):

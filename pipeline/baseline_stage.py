@@ -5,15 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from joblib import Parallel, delayed
 
 from common.atomic import atomic_write_json, atomic_write_text
+from common.errors import UserError
 from pipeline.config import PipelineConfig
 from search_spaces import create_search_space, get_baseline, profile
 from train.evaluate import evaluate_model
@@ -29,13 +29,42 @@ def run_dir_of(run_dir: Path, name: str, k: int) -> Path:
     return base if k == 0 else base / f"seed{k}"
 
 
+def _settings(name: str, train_cfg: TrainConfig, data: str) -> dict[str, Any]:
+    """What decides a training run's result (progress display aside)."""
+    return {"spec": str(get_baseline(name)), "train": asdict(replace(train_cfg, progress=False)), "data": data}
+
+
+def _check_same(folder: Path, stored: dict[str, Any], settings: dict[str, Any]) -> None:
+    changed = [f"{section}: {stored.get(section)!r} -> {settings[section]!r}" for section in ("spec", "data")
+               if stored.get(section) != settings[section]]  # fmt: skip
+    old_train, new_train = stored.get("train", {}), settings["train"]
+    changed += [f"train.{k}: {old_train.get(k)!r} -> {v!r}" for k, v in new_train.items() if old_train.get(k) != v]
+    if changed:
+        raise UserError(
+            f"{folder} holds a run trained with other settings ({'; '.join(changed[:4])}); "
+            "use another --out, or delete that folder to train it again"
+        )
+
+
 def _train_one(run_dir: Path, name: str, k: int, train_cfg: TrainConfig, resume: bool) -> dict[str, Any]:
-    """Train and test one (baseline, seed); runs in a worker process."""
+    """Train and test one (baseline, seed); runs in a worker process.
+
+    A finished run with the same settings is reused; one with other settings is refused. An
+    unfinished one continues from its ``last.pt`` under ``resume``, else starts over.
+    """
+    from pipeline.data_stage import data_fingerprint
+
     out = run_dir_of(run_dir, name, k)
-    done = out / "run.json"
-    if done.is_file():
-        return json.loads(done.read_text())
     features = load_features(run_dir)
+    settings = _settings(name, train_cfg, data_fingerprint(features))
+    done, started = out / "run.json", out / "settings.json"
+    if done.is_file():
+        record = json.loads(done.read_text())
+        _check_same(out, record.get("settings", {}), settings)
+        return record
+    if resume and started.is_file():
+        _check_same(out, json.loads(started.read_text()), settings)
+    atomic_write_json(started, settings)
     spec = get_baseline(name)
     model = create_search_space(spec.space).build(spec, features.n_classes, features.input_shape)
     start = time.perf_counter()
@@ -45,6 +74,7 @@ def _train_one(run_dir: Path, name: str, k: int, train_cfg: TrainConfig, resume:
         "model": name,
         "seed": train_cfg.seed,
         "spec": str(spec),
+        "settings": settings,
         "train": result.to_dict() | {"wall_s": time.perf_counter() - start},
         "test": test,
     }
@@ -100,11 +130,10 @@ def run_baselines(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> l
     Returns:
         The per-model summaries (as written to ``metrics.json``).
     """
-    jobs = cfg.run.jobs if cfg.run.jobs > 0 else (os.cpu_count() or 1)
     runs = [(name, k) for name in cfg.baseline.models for k in range(cfg.baseline.seeds)]
-    jobs = max(1, min(jobs, len(runs)))
-    threads = cfg.train.num_threads if jobs == 1 else max(1, (os.cpu_count() or 1) // jobs)
-    train_cfg = replace(cfg.train, num_threads=threads, progress=cfg.run.progress and jobs == 1)
+    jobs = max(1, min(cfg.run.resolved_jobs, len(runs)))
+    # train.num_threads stays as configured (1 by default): results must not depend on the core count
+    train_cfg = replace(cfg.train, progress=cfg.run.progress and jobs == 1)
     tasks = [
         delayed(_train_one)(run_dir, name, k, replace(train_cfg, seed=cfg.run.seed + k), resume) for name, k in runs
     ]

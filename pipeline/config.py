@@ -25,9 +25,14 @@ class RunConfig:
 
     name: str | None = None  # run folder name under runs/ (default: the dataset name)
     seed: int = 0  # seed of training and search (splits have their own, data.seed)
-    jobs: int = -1  # worker processes for feature extraction (-1: all cores)
+    jobs: int = -1  # worker processes for feature extraction, baseline runs and search evaluations (-1: all cores)
     cache_dir: str | None = None  # feature/dataset cache (default: $EDGE_AUDIO_NAS_CACHE or ~/.cache/edge-audio-nas)
     progress: bool = True  # show progress bars
+
+    @property
+    def resolved_jobs(self) -> int:
+        """``jobs`` with -1 resolved to the number of cores."""
+        return self.jobs if self.jobs > 0 else (os.cpu_count() or 1)
 
     def __post_init__(self) -> None:
         if self.jobs == 0 or self.jobs < -1:

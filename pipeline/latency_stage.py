@@ -8,8 +8,8 @@ from pathlib import Path
 from common.atomic import atomic_write_json
 from common.errors import UserError
 from latency_tables.collect import collect_table
-from latency_tables.registry import SHIPPED_TABLES, load_device, table_path
-from latency_tables.table import LatencyTable, load_table
+from latency_tables.registry import SHIPPED_TABLES, cached_table, load_device, table_path
+from latency_tables.table import LatencyTable
 from latency_tables.validate import validate_table, write_validation
 from pipeline.config import PipelineConfig
 from search_spaces import create_search_space
@@ -30,13 +30,21 @@ def model_input_shape(space_name: str, cfg: PipelineConfig) -> tuple[int, ...]:
     return (1, *features.shape)
 
 
-def resolve_table(cfg: PipelineConfig) -> LatencyTable:
-    """The configured device's table (``latency.tables_dir`` first, then the registry)."""
-    device = cfg.latency.device or DEFAULT_DEVICE
+def resolve_table(cfg: PipelineConfig, device: str | None = None) -> LatencyTable:
+    """A device's table: ``latency.tables_dir`` first, then the registry.
+
+    Args:
+        cfg: The pipeline config (``latency.tables_dir``, ``latency.device``).
+        device: Device name (default: ``latency.device``, else the shipped table).
+
+    Raises:
+        UserError: Unknown device (listing the known ones) or an invalid table.
+    """
+    device = device or cfg.latency.device or DEFAULT_DEVICE
     if cfg.latency.tables_dir:
         local = Path(cfg.latency.tables_dir) / f"{device}.csv"
         if local.is_file():
-            return load_table(local)
+            return cached_table(local)
     table_path(device)  # unknown device: a message listing the known ones
     return load_device(device)
 

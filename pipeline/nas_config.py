@@ -34,7 +34,7 @@ class NasConfig:
     objectives: tuple[str, ...] = ("accuracy", "latency_ms", "size_kb")
     devices: tuple[str, ...] = ()  # latency devices (default: latency.device, else the shipped table)
     latency_source: str = "table"  # table: predicted from the device tables | measure: timed here (ORT)
-    max_size_kb: float | None = None  # constraint: serialized fp32 size
+    max_size_kb: float | None = None  # constraint: fp32 weights after BatchNorm folding (KiB)
     max_latency_ms: float | None = 1.0  # constraint: latency on every device
     max_macs_m: float | None = None  # constraint: multiply-accumulates (millions)
     min_accuracy: float | None = None  # constraint: proxy validation accuracy

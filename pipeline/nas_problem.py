@@ -5,16 +5,15 @@ in the search process and computes the cheap metrics (size, MACs, parameters, la
 device from its lookup table, or timed here); ``evaluate`` runs in a worker and trains the
 candidate briefly on the train split, scoring it on the validation split (never the test split).
 The object is plain data (paths and settings); workers load the cached features lazily, once per
-process.
+process, and check that they are the data the search started on.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from common.errors import UserError
@@ -23,12 +22,12 @@ from latency_tables.layout import export_onnx
 from latency_tables.ort_timing import TimingConfig, time_model
 from latency_tables.registry import cached_table
 from nas.problem import Constraint, ObjectiveSpec, SearchProblem
-from search_spaces import create_search_space, get_baseline
-from search_spaces.profile import state_dict_bytes
+from search_spaces import ArchSpec, create_search_space
 from train.feature_set import Features, load_features
 from train.train_config import TrainConfig
 
-_FEATURES: dict[str, Features] = {}  # per worker process: run folder -> features
+SIZE_DEFINITION = "fp32 weights after BatchNorm folding, KiB"  # journals made with another size_kb are refused
+_FEATURES: dict[tuple[str, str], Features] = {}  # per worker process: (run folder, data fingerprint) -> features
 
 
 def latency_metric(device: str) -> str:
@@ -36,108 +35,116 @@ def latency_metric(device: str) -> str:
     return "latency_ms_" + re.sub(r"[^A-Za-z0-9_]", "_", device)
 
 
-def _features(run_dir: str) -> Features:
-    if run_dir not in _FEATURES:
-        _FEATURES[run_dir] = load_features(run_dir)
-    return _FEATURES[run_dir]
-
-
 @dataclass(frozen=True)
 class DeviceTable:
-    """A device's table file, identified by its content hash (so a resume can tell if it changed)."""
+    """A device's table, identified by a fingerprint of what changes its predictions."""
 
     name: str
     csv_path: str
-    sha256: str
+    fingerprint: str
 
     @classmethod
     def of(cls, table) -> DeviceTable:
         """From a loaded :class:`latency_tables.table.LatencyTable`."""
-        digest = hashlib.sha256(Path(table.path).read_bytes()).hexdigest()[:16]
-        return cls(table.name, str(table.path), digest)
+        return cls(table.name, str(table.path), table.fingerprint())
 
 
-class AudioProblem(SearchProblem):
-    """Search ``space`` for classifiers of the features in ``run_dir``.
+@dataclass(frozen=True)
+class AudioSettings:
+    """Everything that decides a candidate's metrics (all of it is compared on resume, paths aside).
 
-    Args:
-        run_dir: Run folder holding the features stage outputs.
+    Attributes:
+        run_dir: Absolute run folder holding the features stage outputs.
         space: Search space name.
         input_shape: Per-example model input shape.
         n_classes: Number of classes.
-        objectives: Objective names (see :data:`pipeline.nas_config.OBJECTIVES`).
-        constraints: Constraints on metrics (``latency_ms`` bounds already expanded per device).
-        devices: Latency device tables (empty when latency is measured here).
-        measure: Time each candidate here with ONNX Runtime instead of predicting it.
+        data: Fingerprint of the data (:func:`pipeline.data_stage.data_fingerprint`).
         proxy: Training settings of the accuracy proxy (its seed is replaced per candidate).
+        proxy_device: The device the proxy resolved to (``cpu`` or ``cuda``), and ``amp`` its
+            autocast mode: a resume on another kind of machine would mix incomparable scores.
         seed: Run seed; combined with the spec string into each candidate's training seed.
-        references: ``worst`` value per objective (the hypervolume reference point).
-        data_key: Feature cache key (identifies the data; compared on resume).
-        strict: Refuse interpolated latency-table entries (a missing op stops the search with a
-            message naming it and the command that measures it).
+        devices: Latency device tables (empty when latency is measured here).
+        measure: Timing of ``--latency measure`` (None: predicted from the tables).
+        machine: Description of this machine when latency is measured here.
+        strict: Refuse interpolated latency-table entries.
+        versions: torch and onnxruntime versions.
     """
 
-    def __init__(
-        self,
-        run_dir: Path,
-        space: str,
-        input_shape: tuple[int, ...],
-        n_classes: int,
-        objectives: list[ObjectiveSpec],
-        constraints: list[Constraint],
-        devices: list[DeviceTable],
-        measure: bool,
-        proxy: TrainConfig,
-        seed: int,
-        data_key: str,
-        strict: bool = False,
-    ) -> None:
-        self.run_dir = str(run_dir)
-        self.space = space
-        self.input_shape = tuple(input_shape)
-        self.n_classes = n_classes
+    run_dir: str
+    space: str
+    input_shape: tuple[int, ...]
+    n_classes: int
+    data: str
+    proxy: TrainConfig
+    proxy_device: str
+    amp: str
+    seed: int
+    devices: tuple[DeviceTable, ...] = ()
+    measure: TimingConfig | None = None
+    machine: dict | None = None
+    strict: bool = False
+    versions: dict | None = None
+
+
+class AudioProblem(SearchProblem):
+    """Search a space for classifiers of the features in the run folder.
+
+    Args:
+        settings: Data, space, proxy training and latency settings.
+        objectives: The objectives (``latency_ms`` already expanded to one per device).
+        constraints: Constraints on metrics.
+    """
+
+    def __init__(self, settings: AudioSettings, objectives: list[ObjectiveSpec], constraints: list[Constraint]):
+        self.settings = settings
         self.objectives = objectives
         self.constraints = constraints
-        self.devices = devices
-        self.measure = measure
-        self.proxy = proxy
-        self.seed = seed
-        self.data_key = data_key
-        self.strict = strict
-        self.gene_bounds = list(create_search_space(space).gene_bounds)
+        self.gene_bounds = list(create_search_space(settings.space).gene_bounds)
+
+    @property
+    def _space(self):
+        return create_search_space(self.settings.space)
 
     def canonical(self, genome) -> list[int]:
         """Genes of inactive stages and unused expansions zeroed."""
-        return create_search_space(self.space).canonical(list(genome))
+        return self._space.canonical(list(genome))
 
     def key(self, genome) -> str:
         """The ArchSpec's canonical string."""
-        return str(create_search_space(self.space).decode(list(genome)))
+        return str(self._space.decode(list(genome)))
+
+    def latency_metrics(self) -> list[str]:
+        """Names of the latency metrics: one per device, or ``latency_ms_local`` when measured here."""
+        if self.settings.measure is not None:
+            return [latency_metric("local")]
+        return [latency_metric(d.name) for d in self.settings.devices]
 
     def precheck(self, genome) -> dict[str, Any]:
         """Size, MACs, parameters and latency on every device: no training."""
-        space = create_search_space(self.space)
-        spec = space.decode(genome)
+        s = self.settings
+        spec = self._space.decode(genome)
         try:
-            units = space.trace(spec, self.n_classes, self.input_shape)
+            units = self._space.trace(spec, s.n_classes, s.input_shape)
         except UserError as exc:  # too small an input for its strides: infeasible, never trained
-            nan = float("nan")
-            return {"params": nan, "size_kb": nan, "macs_m": nan, "unfit": str(exc)[:200]}
-        model = space.build(spec, self.n_classes, self.input_shape)
+            nan = math.nan
+            return {"params": nan, "size_kb": nan, "macs_m": nan, **dict.fromkeys(self.latency_metrics(), nan),
+                    "unfit": str(exc)[:200]}  # fmt: skip
         out: dict[str, Any] = {
             "params": sum(u.params for u in units),
             "macs_m": sum(u.macs for u in units) / 1e6,
-            "size_kb": state_dict_bytes(model) / 1024,
+            "size_kb": sum(u.size_bytes for u in units) / 1024,  # fp32 weights after BatchNorm folding
         }
-        if self.measure:
-            timing = TimingConfig(sessions=3).end_to_end()
-            out[latency_metric("local")] = time_model(export_onnx(model, self.input_shape), timing).latency_ms
+        if s.measure is not None:
+            model = self._space.build(spec, s.n_classes, s.input_shape)
+            timing = s.measure.end_to_end()
+            out[latency_metric("local")] = time_model(export_onnx(model, s.input_shape), timing).latency_ms
             out["latency_source"] = "measured"
-        else:
-            for device in self.devices:
-                prediction = cached_table(device.csv_path).predict(spec, strict=self.strict, n_classes=self.n_classes)
-                out[latency_metric(device.name)] = prediction.latency_ms
-                out[f"interpolated_share_{latency_metric(device.name)[11:]}"] = round(prediction.interpolated_share, 4)
+        elif s.devices:
+            for device in s.devices:
+                prediction = cached_table(device.csv_path).predict(spec, strict=s.strict, n_classes=s.n_classes)
+                name = latency_metric(device.name)
+                out[name] = prediction.latency_ms
+                out["interpolated_share_" + name.removeprefix("latency_ms_")] = round(prediction.interpolated_share, 4)
             out["latency_source"] = "table"
         return out
 
@@ -145,13 +152,16 @@ class AudioProblem(SearchProblem):
         """Train briefly on the train split; validation accuracy and macro-F1 (a worker process)."""
         from train.trainer import train_model
 
-        space = create_search_space(self.space)
-        spec = space.decode(genome)
-        features = _features(self.run_dir)
-        seed = seed_from_string(f"{self.seed}:{spec}")
-        model = space.build(spec, features.n_classes, features.input_shape)
-        result = train_model(model, features, dataclasses.replace(self.proxy, seed=seed))
-        nan = float("nan")
+        s = self.settings
+        spec = self._space.decode(genome)
+        features = _features(s.run_dir, s.data)
+        try:
+            model = self._space.build(spec, features.n_classes, features.input_shape)
+        except UserError as exc:  # unfit for the input: infeasible, not a reason to stop the search
+            return {"accuracy": math.nan, "macro_f1": math.nan, "unfit": str(exc)[:200]}
+        seed = seed_from_string(f"{s.seed}:{spec}")
+        result = train_model(model, features, dataclasses.replace(s.proxy, seed=seed))
+        nan = math.nan
         return {
             "accuracy": result.best_val_accuracy if not result.diverged else nan,
             "macro_f1": result.best_val_macro_f1 if not result.diverged else nan,
@@ -162,27 +172,75 @@ class AudioProblem(SearchProblem):
         }
 
     def describe(self) -> dict[str, Any]:
-        """Everything that changes results: compared on resume."""
-        return {
-            "space": self.space,
-            "input_shape": list(self.input_shape),
-            "n_classes": self.n_classes,
-            "data": self.data_key,
-            "proxy": dataclasses.asdict(dataclasses.replace(self.proxy, progress=False)),
-            "seed": self.seed,
-            "latency": "measured" if self.measure else [{"name": d.name, "sha256": d.sha256} for d in self.devices],
-            "torch_threads": self.proxy.num_threads,
-        }
+        """Everything that changes results (compared on resume); paths are left out."""
+        settings = dataclasses.asdict(self.settings)
+        settings.pop("run_dir")
+        proxy = dataclasses.asdict(self.settings.proxy)
+        for display_only in ("progress", "deterministic"):  # neither changes a CPU result
+            proxy.pop(display_only, None)
+        settings["proxy"] = proxy
+        settings["size_kb"] = SIZE_DEFINITION
+        settings["devices"] = [{"name": d.name, "fingerprint": d.fingerprint} for d in self.settings.devices]
+        return settings
+
+
+def _features(run_dir: str, fingerprint: str) -> Features:
+    """The run's features, loaded once per worker process and checked against the search's data."""
+    key = (run_dir, fingerprint)
+    if key not in _FEATURES:
+        from pipeline.data_stage import data_fingerprint
+
+        try:
+            features = load_features(run_dir)
+        except (FileNotFoundError, OSError) as exc:
+            raise UserError(
+                f"a worker cannot read the run's features under {run_dir} ({exc}); with --backend dask the run "
+                "folder and the feature cache must be on a filesystem every worker sees, at the same path"
+            ) from None
+        found = data_fingerprint(features)
+        if found != fingerprint:
+            raise UserError(
+                f"the data in {run_dir}/data changed under the running search (fingerprint {found}, the search "
+                f"started on {fingerprint}); another run wrote into this folder: give each run its own --out"
+            )
+        _FEATURES[key] = features
+    return _FEATURES[key]
+
+
+def reference_spec(space: str, n_classes: int, input_shape: tuple[int, ...]) -> ArchSpec:
+    """The spec whose cost sets the default hypervolume reference.
+
+    ``medium`` in mel2d (fronts then read as "better than the medium baseline"); in other spaces
+    the most expensive (by MACs) of a fixed, seeded sample of 200 specs that fit the input.
+    """
+    import random
+
+    from search_spaces.baselines import BASELINE_SPACE, get_baseline
+
+    if space == BASELINE_SPACE:
+        return get_baseline("medium")
+    searched = create_search_space(space)
+    rng, best, best_macs = random.Random(0), None, -1
+    for _ in range(200):
+        spec = searched.sample(rng)
+        try:
+            macs = sum(u.macs for u in searched.trace(spec, n_classes, input_shape))
+        except UserError:
+            continue
+        if macs > best_macs:
+            best, best_macs = spec, macs
+    if best is None:
+        raise UserError(f"no spec of space '{space}' fits input shape {input_shape}; use longer or larger inputs")
+    return best
 
 
 def reference_values(space: str, n_classes: int, input_shape: tuple[int, ...], latencies: dict[str, float]):
-    """Default ``worst`` values (hypervolume reference) from the ``medium`` baseline's cost."""
-    spec = get_baseline("medium")
+    """Default ``worst`` values (hypervolume reference) from :func:`reference_spec`'s cost."""
+    spec = reference_spec(space, n_classes, input_shape)
     units = create_search_space(spec.space).trace(spec, n_classes, input_shape)
-    model = create_search_space(spec.space).build(spec, n_classes, input_shape)
     return {
         "params": float(sum(u.params for u in units)),
         "macs_m": sum(u.macs for u in units) / 1e6,
-        "size_kb": state_dict_bytes(model) / 1024,
+        "size_kb": sum(u.size_bytes for u in units) / 1024,
         **latencies,
     }

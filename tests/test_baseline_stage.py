@@ -51,3 +51,11 @@ def test_baseline_run_writes_models_metrics_and_results(tmp_path, capsys):
 )
 def test_bad_baseline_arguments(cli_error, argv, message):
     assert message in cli_error(["--mode", "baseline", *argv])
+
+
+def test_finished_run_with_other_settings_is_refused(tmp_path, capsys, cli_error):
+    out = tmp_path / "run"
+    argv = ["--mode", "baseline", "--models", "dscnn", "--epochs", "1", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0, capsys.readouterr().err
+    msg = cli_error(["--mode", "baseline", "--models", "dscnn", "--epochs", "2", "--out", str(out)])
+    assert "trained with other settings (train.epochs: 1 -> 2)" in msg

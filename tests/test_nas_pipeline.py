@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import signal
 import subprocess
@@ -15,6 +16,8 @@ from latency_fixtures import latencies_for, write_table
 
 from complete_pipeline import main
 from latency_tables.keys import space_ops
+from pipeline.config import build_config
+from pipeline.nas_stage import build_problem
 from search_spaces import create_search_space
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,3 +137,49 @@ def test_two_devices_give_two_latency_objectives(tmp_path, capsys, monkeypatch):
     assert main(argv) == 0, capsys.readouterr().err
     header = (out / "nas" / "pareto.csv").read_text().splitlines()[0]
     assert "latency_ms_epyc_avx512_2c_ort_fp32_t1" in header and "latency_ms_toy_phone" in header
+
+
+def test_refused_resume_keeps_the_original_config_and_new_search_is_refused_early(tmp_path, cli_error):
+    out = tmp_path / "run"
+    assert main(["--mode", "nas", "--out", str(out), *TINY]) == 0
+    before = (out / "config.json").read_text()
+    msg = cli_error(["--mode", "nas", "--out", str(out), "--resume", "--nas-population", "8", *TINY[2:]])
+    assert "population" in msg
+    assert (out / "config.json").read_text() == before  # the refused settings were not written
+    assert "already holds a search" in cli_error(["--mode", "nas", "--out", str(out), *TINY])
+
+
+def test_wave1d_searches_and_unfit_candidates_are_infeasible_not_fatal(tmp_path, capsys):
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(
+        "features:\n  kind: waveform\n  clip_seconds: 0.05\n"  # 800 samples: deep strides and pools do not fit
+        "nas:\n  space: wave1d\n  objectives: [accuracy, size_kb]\n  max_latency_ms: null\n"
+    )
+    out = tmp_path / "run"
+    argv = ["--mode", "nas", "--config", str(cfg_file), "--out", str(out), "--nas-population", "4",
+            "--nas-generations", "1", "--proxy-epochs", "1", "--backend", "inline", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    assert any(json.loads(line)["feasible"] for line in (out / "nas" / "journal.jsonl").read_text().splitlines())
+
+    cfg = build_config(cfg_file, {})
+    problem = build_problem(
+        cfg, out, n_classes=10, data=json.loads((out / "data" / "summary.json").read_text())["data_fingerprint"]
+    )
+    space = create_search_space("wave1d")
+    unfit = space.encode(space.largest())  # needs about 4,000 samples
+    cheap = problem.precheck(unfit)
+    assert math.isnan(cheap["size_kb"]) and "unfit" in cheap
+    result = problem.evaluate(unfit)  # a clear NaN result, not a UserError that would stop the search
+    assert math.isnan(result["accuracy"]) and "input too small" in result["unfit"]
+
+
+def test_measured_latency_needs_a_bound_and_devices_must_differ(cli_error, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("nas:\n  max_latency_ms: null\n")
+    no_bound = [a for a in TINY[:-1] if a not in ("--max-latency-ms", "0.3")]
+    assert "--latency measure needs --max-latency-ms" in cli_error(
+        ["--mode", "nas", "--config", str(cfg), "--latency", "measure", *no_bound]
+    )
+    msg = cli_error(["--mode", "nas", "--devices", "epyc-avx512-2c_ort_fp32_t1,epyc-avx512-2c_ort_fp32_t1",
+                     *TINY[:-1]])  # fmt: skip
+    assert "each device must be named once" in msg
