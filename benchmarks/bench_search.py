@@ -1,6 +1,9 @@
 """Search figures on FSDD: NSGA-II vs random search hypervolume, overhead outside training, evaluations/hour.
 
-Usage: python benchmarks/bench_search.py [--fsdd PATH] [--seeds 3] [--population 16] [--generations 4]
+Usage: python benchmarks/bench_search.py [--fsdd PATH] [--seeds 3] [--population 16] [--generations 4] [--resume]
+
+With --resume, searches already in --out are continued (a finished one is read back, not re-run);
+wall times are then summed over the sessions of each search.
 
 1. For each seed, NSGA-II and random search with the same budget (population x (generations + 1)
    proposals), 2 workers: final hypervolume of the feasible front (same objectives, constraints
@@ -26,16 +29,20 @@ from pipeline.run_folder import init_run_folder
 DEFAULT_FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd"
 
 
-def search(out: Path, fsdd: Path, seed: int, strategy: str, population: int, generations: int, jobs: int, proxy):
-    shutil.rmtree(out, ignore_errors=True)
+def search(
+    out: Path, fsdd: Path, seed: int, strategy: str, population: int, generations: int, jobs: int, proxy, resume: bool
+):
+    resume = resume and (out / "nas" / "checkpoint.json").exists()
+    if not resume:
+        shutil.rmtree(out, ignore_errors=True)
     overrides = {
         "data": {"dataset": "fsdd", "path": str(fsdd)},
         "run": {"seed": seed, "jobs": jobs, "progress": False},
         "nas": {"strategy": strategy, "population": population, "generations": generations, "proxy": proxy},
     }
     cfg = build_config(None, overrides)
-    run_dir = init_run_folder(out, cfg)
-    result = run_nas(cfg, run_dir)
+    run_dir = init_run_folder(out, cfg, resume=resume)
+    result = run_nas(cfg, run_dir, resume=resume)
     records = Journal(run_dir / "nas" / "journal.jsonl").read()
     train_s = sum(float(r.metrics.get("train_s", 0.0)) for r in records if r.status == "ok")
     trained = sum(r.status == "ok" for r in records)
@@ -59,13 +66,22 @@ def main() -> None:
     parser.add_argument("--proxy-epochs", type=int, default=3)
     parser.add_argument("--proxy-subset", type=float, default=0.5)
     parser.add_argument("--out", type=Path, default=Path("runs/bench-search"))
+    parser.add_argument("--resume", action="store_true", help="continue the searches already in --out")
     args = parser.parse_args()
     proxy = {"epochs": args.proxy_epochs, "train_subset": args.proxy_subset}
     results: dict[str, list[dict]] = {"nsga2": [], "random": []}
     for seed in range(args.seeds):
         for strategy in results:
             r = search(
-                args.out / f"{strategy}-{seed}", args.fsdd, seed, strategy, args.population, args.generations, 2, proxy
+                args.out / f"{strategy}-{seed}",
+                args.fsdd,
+                seed,
+                strategy,
+                args.population,
+                args.generations,
+                2,
+                proxy,
+                args.resume,
             )
             results[strategy].append(r)
             print(
@@ -90,7 +106,7 @@ def main() -> None:
     small = max(4, args.population // 2)
     rates = {}
     for jobs in (1, 2):
-        r = search(args.out / f"throughput-{jobs}", args.fsdd, 100, "random", small, 1, jobs, proxy)
+        r = search(args.out / f"throughput-{jobs}", args.fsdd, 100, "random", small, 1, jobs, proxy, args.resume)
         rates[jobs] = 3600 * r["trained"] / r["wall_s"]
         print(f"  {jobs} worker(s): {r['trained']} trained in {r['wall_s']:.0f} s = {rates[jobs]:.0f} evaluations/hour")
     print(f"  speed-up with 2 workers: {rates[2] / rates[1]:.2f}x")
