@@ -62,6 +62,15 @@ def read_settings(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def read_checkpoint_settings(path: Path) -> dict[str, Any] | None:
+    """The settings stored in ``checkpoint.json``, or ``None`` when it is missing or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data["settings"] if isinstance(data.get("settings"), dict) else None
+    except (OSError, ValueError, AttributeError, KeyError):
+        return None
+
+
 def changed_fields(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """Dotted names of the leaves that differ, e.g. ``config.population`` or ``problem.describe.epochs``."""
     changed: list[str] = []

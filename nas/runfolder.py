@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import UserError
-from nas.checkpoint import changed_fields, read_settings
+from nas.checkpoint import changed_fields, read_checkpoint_settings, read_settings
 
 try:
     import fcntl
@@ -87,17 +87,36 @@ def check_start(paths: SearchPaths, settings: dict[str, Any], resume: bool) -> l
             f"--resume: no search to resume in {paths.run_dir} (expected {paths.settings.name} or "
             f"{paths.journal.name} in {paths.folder}); start a new search without --resume"
         )
-    stored = read_settings(paths.settings)
+    notes: list[str] = []
+    stored, source = read_settings(paths.settings), paths.settings
     if stored is None:
-        return [f"{paths.settings} is missing or unreadable: could not check that the settings are unchanged"]
+        # The journal's feasibility and violations were computed under the stored settings: without
+        # them, reusing its results could silently mix two searches.
+        stored, source = read_checkpoint_settings(paths.checkpoint), paths.checkpoint
+        if stored is None and not _has_records(paths.journal):
+            return [f"{paths.settings} is missing or unreadable and nothing was journaled yet: starting over"]
+        if stored is None:
+            raise UserError(
+                f"cannot resume: {paths.settings.name} and {paths.checkpoint.name} in {paths.folder} are both missing "
+                f"or unreadable, so the journal's results cannot be checked against the current settings; restore "
+                f"one of them, or start a new run folder (the journal is kept)"
+            )
+        notes.append(f"{paths.settings} is missing or unreadable: settings checked against {paths.checkpoint.name}")
     changed = changed_fields(stored, settings)
     if changed:
         raise UserError(
             "cannot resume: search-relevant settings changed since the run started: "
             + "; ".join(changed)
-            + f". Restore them, or start a new run folder (the original settings are in {paths.settings})"
+            + f". Restore them, or start a new run folder (the original settings are in {source})"
         )
-    return []
+    return notes
+
+
+def _has_records(journal: Path) -> bool:
+    try:
+        return journal.stat().st_size > 0
+    except FileNotFoundError:
+        return False
 
 
 @contextlib.contextmanager

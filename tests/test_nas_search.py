@@ -385,11 +385,28 @@ def test_resume_equivalence_with_constraints_and_for_random_search(
     same_run(full, resumed)
 
 
-def test_resume_with_lost_settings_file_goes_on_and_says_so(tmp_path: Path) -> None:
+def test_resume_with_lost_settings_file_checks_the_checkpoint_and_says_so(tmp_path: Path) -> None:
     full = search(tmp_path / "full")
     search(tmp_path / "part", on_generation=stop_after(2))
     (tmp_path / "part" / "nas" / "search.json").unlink()
     resumed = search(tmp_path / "part", resume=True)
     same_run(full, resumed)
-    assert any("could not check" in note for note in resumed.recovery)
+    assert any("settings checked against checkpoint.json" in note for note in resumed.recovery)
     assert (tmp_path / "part" / "nas" / "search.json").exists()  # rewritten for the next resume
+
+
+def test_resume_with_lost_settings_file_refuses_changed_constraints(tmp_path: Path) -> None:
+    """The journal's feasibility was judged under the old constraints: reusing it would mix two searches."""
+    search(tmp_path / "part", ToyProblem(max_size_kb=200), on_generation=stop_after(2))
+    (tmp_path / "part" / "nas" / "search.json").unlink()
+    with pytest.raises(UserError, match=r"settings changed.*problem\.constraints.*checkpoint\.json"):
+        search(tmp_path / "part", ToyProblem(max_size_kb=60), resume=True)
+
+
+def test_resume_without_settings_or_checkpoint_but_with_a_journal_is_refused(tmp_path: Path) -> None:
+    search(tmp_path / "part", on_generation=stop_after(2))
+    (tmp_path / "part" / "nas" / "search.json").unlink()
+    (tmp_path / "part" / "nas" / "checkpoint.json").unlink()
+    with pytest.raises(UserError, match="cannot be checked against the current settings"):
+        search(tmp_path / "part", resume=True)
+    assert (tmp_path / "part" / "nas" / "journal.jsonl").stat().st_size > 0  # kept
