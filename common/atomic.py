@@ -20,9 +20,10 @@ def _default_mode() -> int:
 _FILE_MODE = _default_mode()
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_path(path: str | os.PathLike) -> None:
+    """Flush a file's or a folder's entries to disk (a folder: so that renames into it survive a crash)."""
     try:
-        fd = os.open(directory, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds
         return
     try:
@@ -51,7 +52,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

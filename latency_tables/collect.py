@@ -37,7 +37,7 @@ from latency_tables.calibration import fit_calibration, measure_points, spread_b
 from latency_tables.config import LatencyConfig
 from latency_tables.device_info import device_metadata
 from latency_tables.interpolate import FLOOR_MS
-from latency_tables.keys import OpKey, space_ops
+from latency_tables.keys import OpKey, parse_op_key, space_ops
 from latency_tables.layout import channel_block_size
 from latency_tables.op_models import prepare
 from latency_tables.ort_timing import Timing, TimingConfig, time_model
@@ -48,6 +48,9 @@ METHOD = (
     "op in network context: behind a depthwise-1x1 producer (SE: between producer and consumer), ORT-optimised "
     "(ORT_ENABLE_ALL), boundary layout reorders stripped, minus the same context without the op; latency = min "
     "over fresh sessions of the per-session median; batch 1, CPU provider, sequential execution"
+)
+_LATENCY, _MODEL, _REF_MS, _REF_KEY = (
+    TABLE_COLUMNS.index(c) for c in ("latency_ms", "model_ms", "reference_ms", "reference_key")
 )
 FSYNC_EVERY_S = 2.0  # rows reach the OS at once; the disk at least this often
 CALIBRATION_RESERVE_S = 45.0
@@ -80,6 +83,8 @@ class CollectionReport:
     left_out: dict[str, int] = field(default_factory=dict)  # unmeasured ops by kind
     failed: list[tuple[str, str]] = field(default_factory=list)  # (op key, reason)
     at_floor: int = 0  # ops whose corrected time was <= 0 and was floored
+    references_rechecked: list[str] = field(default_factory=list)  # contexts timed again (an op came out below)
+    rows_corrected: int = 0  # op rows re-appended with a lower reference time
     wall_s: float = 0.0
     calibration: dict | None = None
 
@@ -89,16 +94,27 @@ class CollectionReport:
         return (self.measured_before + self.measured_now) / max(self.n_ops, 1)
 
 
-def _existing(csv_path: Path) -> tuple[set[str], dict[str, float]]:
+def _existing(csv_path: Path) -> tuple[dict[str, list], dict[str, float]]:
+    """The op rows (last row per key wins, as when the table is read) and reference timings in a table file."""
     if not csv_path.is_file():
-        return set(), {}
+        return {}, {}
     torn = cut_torn_tail(csv_path)
     if torn:
         print(f"{csv_path.name}: dropped a torn last line ({len(torn)} bytes) left by an interrupted write")
     frame = read_table_rows(csv_path)
     refs = frame[frame["kind"] == REFERENCE_KIND]
     ops = frame[frame["kind"] != REFERENCE_KIND]
-    return set(ops["key"]), dict(zip(refs["key"], refs["model_ms"].astype(float), strict=True))
+    rows = {row[0]: list(row) for row in ops[TABLE_COLUMNS].itertuples(index=False, name=None)}
+    return rows, dict(zip(refs["key"], refs["model_ms"].astype(float), strict=True))
+
+
+def _suspect_references(rows: dict[str, list], refs: dict[str, float]) -> list[str]:
+    """References some op measured faster than: a whole model cannot beat its own context alone.
+
+    One slow measurement of a reference (another process on the machine, a frequency dip)
+    otherwise skews every op timed against it.
+    """
+    return sorted({row[_REF_KEY] for row in rows.values() if float(row[_MODEL]) < refs.get(row[_REF_KEY], 0.0)})
 
 
 def _metadata(cfg: LatencyConfig, device: str, input_shape: tuple[int, ...], old: dict | None) -> dict:
@@ -164,21 +180,32 @@ def _fitted_on_ops(meta: dict | None) -> int | None:
     return int(measured) if measured is not None else None
 
 
-def _row(op: OpKey, timing: Timing, ref_key: str | None, ref_ms: float) -> tuple[list, bool]:
+def _spread_pct(timing: Timing) -> float:
+    return round(100 * (max(timing.session_medians_ms) / min(timing.session_medians_ms) - 1), 2)
+
+
+def _row(key: str, kind: str, timing: Timing, ref_key: str | None, ref_ms: float) -> tuple[list, bool]:
+    """A table row: the op's latency is the model's minus its context's (floored at FLOOR_MS)."""
     latency = timing.latency_ms - ref_ms
-    floored = latency <= FLOOR_MS
-    spread = 100 * (max(timing.session_medians_ms) / min(timing.session_medians_ms) - 1)
     row = [
-        op.key,
-        op.kind,
+        key,
+        kind,
         round(max(latency, FLOOR_MS), 6),
         round(timing.latency_ms, 6),
         round(ref_ms, 6),
         ref_key or "",
         len(timing.session_medians_ms),
-        round(spread, 2),
+        _spread_pct(timing),
     ]
-    return row, floored
+    return row, latency <= FLOOR_MS
+
+
+def _corrected(row: list, ref_ms: float) -> tuple[list, bool]:
+    """``row`` with a new reference time (same model timing, runs and spread)."""
+    latency = float(row[_MODEL]) - ref_ms
+    fixed = list(row)
+    fixed[_LATENCY], fixed[_REF_MS] = round(max(latency, FLOOR_MS), 6), round(ref_ms, 6)
+    return fixed, latency <= FLOOR_MS
 
 
 def collect_table(
@@ -214,16 +241,17 @@ def collect_table(
     if ops is None:
         ops = list(space_ops(create_search_space(cfg.space), cfg.n_classes, input_shape))
     ops = sorted(set(ops), key=lambda o: o.key)
-    done, refs = _existing(csv_path)
-    todo = [op for op in ops if op.key not in done]
+    rows, refs = _existing(csv_path)
+    todo = [op for op in ops if op.key not in rows]
     random.Random(cfg.seed).shuffle(todo)
     report = CollectionReport(device, csv_path, len(ops), len(ops) - len(todo), 0)
     reserve = min(CALIBRATION_RESERVE_S, 0.15 * cfg.max_minutes * 60) if cfg.calibration_models else 0.0
-    _measure_ops(cfg.timing, todo, refs, csv_path, deadline - reserve, report, progress)
+    rechecked = set(((old_meta or {}).get("collection") or {}).get("references_rechecked", []))
+    _measure_ops(cfg.timing, todo, rows, refs, rechecked, csv_path, deadline - reserve, report, progress)
     report.left_out = _count_kinds(todo[report.measured_now + len(report.failed) :])
 
-    n_measured = len(done) + report.measured_now  # op rows in the table now
-    if cfg.calibration_models and _fitted_on_ops(old_meta) != n_measured:
+    n_measured = len(rows)  # op rows in the table now
+    if cfg.calibration_models and (_fitted_on_ops(old_meta) != n_measured or report.rows_corrected):
         report.calibration = _calibrate(cfg, csv_path, meta)
     else:
         report.calibration = meta.get("calibration")
@@ -233,6 +261,7 @@ def collect_table(
         "measured": report.measured_before + report.measured_now,
         "left_out": report.left_out,
         "failed": report.failed[:50],
+        "references_rechecked": sorted(rechecked),  # each is re-timed at most once, over all runs
         "last_run_wall_s": round(report.wall_s, 1),
         "total_wall_s": round((meta.get("collection") or {}).get("total_wall_s", 0.0) + report.wall_s, 1),
         "updated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -244,38 +273,72 @@ def collect_table(
 def _measure_ops(
     timing: TimingConfig,
     todo: list[OpKey],
+    rows: dict[str, list],
     refs: dict[str, float],
+    rechecked: set[str],
     csv_path: Path,
     deadline: float,
     report: CollectionReport,
     progress: bool,
 ) -> None:
+    """Time ``todo`` into the table; ``rows``, ``refs`` and ``rechecked`` are updated with what is written.
+
+    A reference some op beat is timed once more (:func:`_suspect_references`), at most once over
+    all runs of the table (``rechecked``). When the new time is lower it replaces the old one, and
+    at the end every op row timed against an outdated reference time is appended again with the
+    corrected latency (a table's last row per key wins), so the file stays append-only.
+    """
+    users = {row[_REF_KEY]: key for key, row in rows.items() if row[_REF_KEY]}  # an op per reference (its graph)
     bar = tqdm(total=len(todo), desc="latency table", unit="op", disable=not progress)
     with _RowJournal(csv_path, TABLE_COLUMNS) as journal:
+
+        def recheck(ref_key: str, reference: bytes) -> None:
+            rechecked.add(ref_key)
+            report.references_rechecked.append(ref_key)
+            again = time_model(reference, timing, "disable")
+            if again.latency_ms < refs[ref_key]:
+                refs[ref_key] = again.latency_ms
+                journal.append(_reference_row(ref_key, again))
+
+        for ref_key in _suspect_references(rows, refs):
+            if ref_key in users and ref_key not in rechecked and time.monotonic() < deadline:
+                recheck(ref_key, prepare(parse_op_key(users[ref_key])).reference)
         for op in todo:
             if time.monotonic() >= deadline:
                 break
             try:
                 graphs = prepare(op, with_reference=True)
-                if graphs.reference_key and graphs.reference_key not in refs:
+                ref_key = graphs.reference_key
+                if ref_key and ref_key not in refs:
                     ref = time_model(graphs.reference, timing, "disable")
-                    refs[graphs.reference_key] = ref.latency_ms
-                    ref_ms = round(ref.latency_ms, 6)
-                    n_sessions = len(ref.session_medians_ms)
-                    journal.append([graphs.reference_key, REFERENCE_KIND, ref_ms, ref_ms, 0.0, "", n_sessions, 0.0])
+                    refs[ref_key] = ref.latency_ms
+                    journal.append(_reference_row(ref_key, ref))
                 result = time_model(graphs.model, timing, "disable")
+                if ref_key and result.latency_ms < refs[ref_key] and ref_key not in rechecked:
+                    recheck(ref_key, graphs.reference)
             except Exception as exc:  # an op that fails to export or run: record it, keep going
                 reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else traceback.format_exc(0)}"
                 report.failed.append((op.key, reason[:300]))
                 bar.update(1)
                 continue
-            ref_ms = refs.get(graphs.reference_key, 0.0) if graphs.reference_key else 0.0
-            row, floored = _row(op, result, graphs.reference_key, ref_ms)
+            row, floored = _row(op.key, op.kind, result, ref_key, refs.get(ref_key, 0.0) if ref_key else 0.0)
             journal.append(row)
+            rows[op.key] = row
             report.measured_now += 1
             report.at_floor += floored
             bar.update(1)
+        for key, row in list(rows.items()):
+            ref_key = row[_REF_KEY]
+            if ref_key in refs and round(refs[ref_key], 6) < float(row[_REF_MS]):
+                rows[key], _ = _corrected(row, refs[ref_key])
+                journal.append(rows[key])
+                report.rows_corrected += 1
     bar.close()
+
+
+def _reference_row(ref_key: str, timing: Timing) -> list:
+    ms = round(timing.latency_ms, 6)
+    return [ref_key, REFERENCE_KIND, ms, ms, 0.0, "", len(timing.session_medians_ms), _spread_pct(timing)]
 
 
 class _RowJournal:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import io
 import logging
 from pathlib import Path
@@ -13,7 +12,6 @@ import numpy as np
 
 from common.atomic import atomic_write_json, atomic_write_text
 from common.errors import UserError
-from common.hashing import stable_hash
 from pipeline.config import PipelineConfig
 from train.datasets import AudioDataset, load_dataset
 from train.datasets.synthetic import generate_synthetic
@@ -26,24 +24,8 @@ log = logging.getLogger(__name__)
 
 
 def data_fingerprint(features: Features) -> str:
-    """A content hash of what a model is trained and scored on, independent of paths and mtimes.
-
-    It covers the classes, every row's label and split, the train-split normalisation (which
-    summarises the feature values) and the feature settings; re-staging the same files elsewhere
-    keeps it, a changed split, seed, label or setting changes it. Resume checks and workers
-    compare it.
-    """
-    split = features.splits.name_of(len(features.y))
-    return stable_hash(
-        {
-            "classes": features.classes,
-            "labels": hashlib.sha256(np.ascontiguousarray(features.y, dtype=np.int64).tobytes()).hexdigest(),
-            "splits": hashlib.sha256("\n".join(split.astype(str)).encode()).hexdigest(),
-            "normalization": features.normalization.to_dict(),
-            "features": dataclasses.asdict(features.config),
-        },
-        length=20,
-    )
+    """The data's content hash (:meth:`train.feature_set.Features.fingerprint`)."""
+    return features.fingerprint()
 
 
 def resolve_dataset(cfg: PipelineConfig) -> AudioDataset:

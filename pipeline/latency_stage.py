@@ -67,6 +67,11 @@ def run_latency_table(cfg: PipelineConfig, run_dir: Path) -> None:
     if report.left_out:
         left = ", ".join(f"{k}: {v}" for k, v in report.left_out.items())
         print(f"left out (time budget; predictions interpolate them): {left}. Run the same command again to continue.")
+    if report.references_rechecked:
+        print(
+            f"timed {len(report.references_rechecked)} op context(s) again that some op had measured faster than; "
+            f"{report.rows_corrected} op row(s) corrected"
+        )
     if report.failed:
         print(f"{len(report.failed)} op(s) failed to export or run, e.g. {report.failed[0][0]}: {report.failed[0][1]}")
     if report.calibration:

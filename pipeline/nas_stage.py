@@ -29,13 +29,34 @@ def _device_tables(cfg: PipelineConfig, shape: tuple[int, ...]) -> list[LatencyT
     return tables
 
 
+def _check_coverage(cfg: PipelineConfig, tables: list[LatencyTable], n_classes: int, shape: tuple[int, ...]) -> None:
+    """Refuse before the search what a table cannot predict for some spec of the space.
+
+    Without this, a partial table would stop the search at the first candidate that needs a
+    missing op (every time it is resumed): with ``--strict`` any unmeasured op, otherwise an op
+    of a kind the table has never measured (nothing to interpolate from).
+    """
+    if not tables:
+        return
+    from latency_tables.keys import space_ops
+    from search_spaces import create_search_space
+
+    ops = sorted(space_ops(create_search_space(cfg.nas.space), n_classes, shape), key=lambda op: op.key)
+    for table in tables:
+        try:
+            table.predict_ops(ops, strict=cfg.latency.strict)
+        except UserError as exc:
+            hint = " (or leave out --strict to interpolate them)" if cfg.latency.strict else ""
+            raise UserError(f"{exc}{hint}; the search space needs {len(ops)} ops") from None
+
+
 def _latency_references(
-    cfg: PipelineConfig, tables: list[LatencyTable], n_classes: int, shape: tuple[int, ...]
+    cfg: PipelineConfig, tables: list[LatencyTable], n_classes: int, shape: tuple[int, ...], measure: bool
 ) -> dict[str, float]:
     """Hypervolume reference per latency objective: the bound if set, else the reference spec's latency."""
     from pipeline.nas_problem import reference_spec
 
-    if cfg.nas.latency_source == "measure":
+    if measure:
         if not cfg.nas.max_latency_ms:
             raise UserError("--latency measure needs --max-latency-ms (it is also the hypervolume reference, fixed "
                             "for the whole run)")  # fmt: skip
@@ -62,7 +83,8 @@ def build_problem(cfg: PipelineConfig, run_dir: Path, n_classes: int, data: str)
     needs_latency = "latency_ms" in nas.objectives or bool(nas.max_latency_ms)
     tables = _device_tables(cfg, shape) if needs_latency and not measure else []
     measure = measure and needs_latency
-    worst = reference_values(nas.space, n_classes, shape, _latency_references(cfg, tables, n_classes, shape))
+    _check_coverage(cfg, tables, n_classes, shape)
+    worst = reference_values(nas.space, n_classes, shape, _latency_references(cfg, tables, n_classes, shape, measure))
     device = resolve_device(nas.proxy.device)
     amp = resolve_amp(nas.proxy.amp, device)
     settings = AudioSettings(

@@ -105,6 +105,20 @@ def test_csv_listing_missing_file_is_recorded_not_fatal(tmp_path):
     assert len(ds.missing) == 1 and ds.missing[0][0].name == "gone.wav"
 
 
+def test_csv_file_listed_twice_or_without_label_is_a_user_error(tmp_path):
+    csv_path = make_csv(tmp_path)
+    original = csv_path.read_text()
+    first = original.splitlines()[1]
+    csv_path.write_text(original + "./" + first + "\n")  # the same file, spelled differently
+    n_lines = len(original.splitlines()) + 1
+    with pytest.raises(UserError, match=rf"line {n_lines}: \./{first.split(',')[0]} is already listed on line 2"):
+        load_dataset(csv_path, "csv")
+    path, _, *rest = first.split(",")
+    csv_path.write_text(original.replace(first, ",".join([path, " ", *rest])))
+    with pytest.raises(UserError, match="line 2: empty label"):
+        load_dataset(csv_path, "csv")
+
+
 def test_folders_tree(tmp_path):
     ds = load_dataset(make_folders(tmp_path), "folders")
     assert ds.classes == ["bird", "cat", "dog"]

@@ -7,6 +7,7 @@ import os
 import time
 
 import numpy as np
+import pytest
 from audio_trees import make_folders, write_wav
 
 from train.datasets import load_dataset
@@ -29,6 +30,27 @@ def test_second_run_hits_the_cache(tmp_path):
     assert isinstance(second.x, np.memmap)
     assert np.array_equal(np.asarray(first.x), np.asarray(second.x))
     assert second.x.shape == (18, *CFG.shape) and second.valid.all()
+
+
+@pytest.mark.parametrize("damage", ["truncate_features", "empty_valid", "garbled_index"])
+def test_damaged_cache_is_moved_aside_and_extracted_again(tmp_path, caplog, damage):
+    root = make_folders(tmp_path / "data")
+    first = _extract(root, tmp_path / "cache")
+    expected = np.array(first.x)
+    folder = first.folder
+    del first
+    if damage == "truncate_features":
+        data = (folder / "features.npy").read_bytes()
+        (folder / "features.npy").write_bytes(data[: len(data) // 2])
+    elif damage == "empty_valid":
+        (folder / "valid.npy").write_bytes(b"")
+    else:
+        (folder / "index.json").write_text('{"key": ')
+    again = _extract(root, tmp_path / "cache")
+    assert not again.hit and again.folder == folder
+    assert np.array_equal(np.asarray(again.x), expected)
+    assert "was damaged" in caplog.text and str(folder) in caplog.text
+    assert _extract(root, tmp_path / "cache").hit
 
 
 def test_parallel_extraction_equals_sequential(tmp_path):

@@ -231,3 +231,36 @@ def test_sigkill_mid_collection_then_resume_never_remeasures(tmp_path):
     assert after[: len(before)] == before  # nothing measured before the kill was lost or rewritten
     assert len(after) == len(set(after)) > len(before)  # no op measured twice, and it went on
     assert "coverage" in done.stdout
+
+
+def test_a_reference_some_op_beat_is_timed_again_and_its_rows_corrected(tmp_path):
+    """One slow measurement of an op's context alone must not skew (or floor) every op timed against it."""
+    ops = _ops()
+    collect_table(QUICK, "dev", SHAPE, tmp_path, progress=False, ops=ops)
+    csv_path = tmp_path / "dev.csv"
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    refs = {r["key"]: float(r["model_ms"]) for r in rows if r["kind"] == "reference"}
+    ref_key = max(refs, key=lambda k: sum(r["reference_key"] == k for r in rows))
+    users = {r["key"]: r for r in rows if r["reference_key"] == ref_key}
+    inflated = 10 * refs[ref_key]  # as if another process had run during the reference's timing
+    with open(csv_path, "a") as f:
+        f.write(f"{ref_key},reference,{inflated},{inflated},0.0,,1,0.0\n")
+        for r in users.values():
+            f.write(f"{r['key']},{r['kind']},0.0001,{r['model_ms']},{inflated},{ref_key},{r['runs']},0.0\n")
+    _edit_meta(tmp_path / "dev.json", collection__references_rechecked=[])
+
+    report = collect_table(QUICK, "dev", SHAPE, tmp_path, progress=False, ops=ops)
+    assert report.measured_now == 0 and ref_key in report.references_rechecked
+    assert report.rows_corrected >= len(users)
+    with open(csv_path) as f:
+        new_ref = [float(r["model_ms"]) for r in csv.DictReader(f) if r["key"] == ref_key][-1]
+    assert new_ref < inflated / 2
+    table = load_table(csv_path)
+    for key, r in users.items():
+        assert table.latency_ms[key] == pytest.approx(max(float(r["model_ms"]) - new_ref, 1e-4), abs=2e-6)
+    assert ref_key in json.loads((tmp_path / "dev.json").read_text())["collection"]["references_rechecked"]
+
+    again = collect_table(QUICK, "dev", SHAPE, tmp_path, progress=False, ops=ops)  # once per reference, ever
+    assert again.references_rechecked == [] and again.rows_corrected == 0
+    assert load_table(csv_path).fingerprint() == table.fingerprint()

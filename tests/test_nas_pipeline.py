@@ -183,3 +183,28 @@ def test_measured_latency_needs_a_bound_and_devices_must_differ(cli_error, tmp_p
     msg = cli_error(["--mode", "nas", "--devices", "epyc-avx512-2c_ort_fp32_t1,epyc-avx512-2c_ort_fp32_t1",
                      *TINY[:-1]])  # fmt: skip
     assert "each device must be named once" in msg
+
+
+def test_partial_table_with_strict_is_refused_before_the_search(cli_error, tmp_path, monkeypatch):
+    space = create_search_space("mel2d")
+    ops = sorted(space_ops(space, 10, (1, 40, 101)), key=lambda o: o.key)
+    write_table(tmp_path / "tables", "half-phone", latencies_for(ops[::2], base=1e-5))  # every other op measured
+    monkeypatch.setenv("EDGE_AUDIO_NAS_TABLES", str(tmp_path / "tables"))
+    out = tmp_path / "run"
+    argv = ["--mode", "nas", "--out", str(out), "--devices", "half-phone", "--strict", *TINY]
+    msg = cli_error(argv)
+    assert f"lacks {len(ops) - len(ops[::2])} op(s)" in msg and "--device-name half-phone" in msg
+    assert "leave out --strict" in msg
+    assert not (out / "nas" / "journal.jsonl").exists()  # refused before any candidate
+    assert main([a for a in argv if a != "--strict"]) == 0  # interpolating, the same table searches
+
+
+def test_measured_latency_without_latency_objective_or_bound_needs_no_bound(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("nas:\n  max_latency_ms: null\n  max_size_kb: 40\n  objectives: [accuracy, size_kb]\n")
+    no_bound = [a for a in TINY if a not in ("--max-latency-ms", "0.3")]
+    out = tmp_path / "run"
+    argv = ["--mode", "nas", "--config", str(cfg), "--latency", "measure", "--out", str(out), *no_bound]
+    assert main(argv) == 0, capsys.readouterr().err
+    header = (out / "nas" / "pareto.csv").read_text().splitlines()[0]
+    assert "latency_ms" not in header

@@ -16,7 +16,7 @@ import train.trainer as trainer_mod
 from common.config_io import dataclass_from_dict
 from common.errors import UserError
 from train.checkpoint import load_checkpoint
-from train.device import cuda_determinism
+from train.device import cuda_determinism, resolve_amp
 from train.evaluate import evaluate_model
 from train.feature_set import Features
 from train.features import FeatureConfig
@@ -177,6 +177,32 @@ def test_resume_after_interruption_is_bit_identical(features, tmp_path, monkeypa
     last_a = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
     last_b = load_checkpoint(out / "last.pt")["model"]
     assert same_state(last_a, last_b)  # final weights
+
+
+def test_resume_keeps_the_best_weights_when_best_pt_is_lost(features, tmp_path, monkeypatch):
+    """``last.pt`` carries the best epoch's weights: a crash between the best.pt and last.pt writes loses nothing."""
+    cfg = fast_cfg(epochs=5, lr=3e-2)
+    straight = TinyCNN()
+    full = train_model(straight, features, cfg, out_dir=tmp_path / "straight", spec="tiny")
+    out = tmp_path / "interrupted"
+    train_interrupted(features, cfg, out, after_epoch=full.best_epoch, monkeypatch=monkeypatch)
+    (out / "best.pt").unlink()
+    resumed_model = TinyCNN()
+    resumed = train_model(resumed_model, features, cfg, out_dir=out, spec="tiny", resume=True)
+    assert resumed.best_epoch == full.best_epoch
+    assert same_state(state_of(resumed_model), state_of(straight))
+
+
+def test_resume_ignores_where_the_features_are_cached(features, tmp_path, monkeypatch):
+    """The trainer compares the data's content fingerprint, not the cache key (paths, mtimes)."""
+    cfg = fast_cfg(epochs=3)
+    out = tmp_path / "run"
+    train_interrupted(features, cfg, out, after_epoch=1, monkeypatch=monkeypatch)
+    moved = dataclasses.replace(features, cache_key="elsewhere")
+    assert train_model(TinyCNN(), moved, cfg, out_dir=out, spec="tiny", resume=True).resumed_from_epoch == 1
+    relabelled = dataclasses.replace(features, y=np.roll(features.y, 1))
+    with pytest.raises(UserError, match=r"different settings \(data\.fingerprint\)"):
+        train_model(TinyCNN(), relabelled, cfg, out_dir=out, spec="tiny", resume=True)
 
 
 def test_resume_of_finished_run_trains_nothing(features, tmp_path):
@@ -374,3 +400,22 @@ def test_best_val_accuracy_is_the_accuracy_of_the_best_macro_f1_epoch(features):
     best = result.history[result.best_epoch - 1]
     assert best["val_macro_f1"] == max(row["val_macro_f1"] for row in result.history) == result.best_val_macro_f1
     assert result.best_val_accuracy == best["val_accuracy"]
+
+
+@pytest.mark.parametrize(
+    ("capability", "auto", "bf16_ok"),
+    [((7, 5), torch.float16, False), ((7, 0), torch.float16, False), ((8, 0), torch.bfloat16, True),
+     ((9, 0), torch.bfloat16, True)],
+)  # fmt: skip
+def test_amp_auto_uses_bf16_only_where_it_is_native(monkeypatch, capability, auto, bf16_ok):
+    """No GPU here: the capability query is the one thing replaced (T4 = 7.5, V100 = 7.0, A100 = 8.0)."""
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: f"gpu sm{capability[0]}{capability[1]}")
+    cuda = torch.device("cuda", 0)
+    assert resolve_amp("auto", cuda) == auto
+    assert resolve_amp("fp16", cuda) == torch.float16
+    if bf16_ok:
+        assert resolve_amp("bf16", cuda) == torch.bfloat16
+    else:
+        with pytest.raises(UserError, match="amp=bf16 is not supported"):
+            resolve_amp("bf16", cuda)

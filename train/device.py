@@ -27,8 +27,9 @@ def resolve_device(name: str) -> torch.device:
 def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``mode`` on ``device``, or None for full fp32.
 
-    ``auto`` means bf16 on CUDA devices that support it, fp16 on other CUDA devices, and fp32 on
-    the CPU (CPU autocast would make the proxy slower and results thread-dependent).
+    ``auto`` means bf16 on CUDA devices with native bf16 (compute capability >= 8.0: Ampere, Ada,
+    Hopper), fp16 on older CUDA devices, and fp32 on the CPU (CPU autocast would make the proxy
+    slower and results thread-dependent).
 
     Raises:
         UserError: ``fp16``/``bf16`` asked for on the CPU, or ``bf16`` on a GPU without it.
@@ -41,7 +42,9 @@ def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
         raise UserError(f"train.amp={mode} needs a CUDA device; training runs on {device}. Use amp=auto or off")
     if mode == "fp16":
         return torch.float16
-    bf16_ok = torch.cuda.is_bf16_supported()
+    # Native bf16 needs compute capability 8.0 (Ampere); is_bf16_supported() also says True where
+    # torch only emulates it (T4, V100), which is slow and lacks cuDNN bf16 convolutions.
+    bf16_ok = torch.cuda.get_device_capability(device) >= (8, 0)
     if mode == "bf16" and not bf16_ok:
         raise UserError(f"train.amp=bf16 is not supported by {torch.cuda.get_device_name(device)}; use fp16 or auto")
     return torch.bfloat16 if bf16_ok else torch.float16

@@ -8,15 +8,17 @@ Cache layout (one folder per key under ``<cache_dir>/features/``)::
 
 The key hashes the clip paths with their sizes and modification times, plus every
 :class:`FeatureConfig` field, so a changed, added or removed file or a changed setting gives a
-new key. The folder is built under a temporary name (``.tmp-<key>-*``) and renamed into place
-when complete; temporary folders left by a killed run are removed by the next one once they are
-an hour old (:mod:`train.tmp_dirs`).
+new key. The folder is built under a temporary name (``.tmp-<key>-*``), flushed to disk and renamed
+into place when complete; temporary folders left by a killed run are removed by the next one once
+they are an hour old (:mod:`train.tmp_dirs`). A cache folder whose files do not match its index
+(a disk fault, a hand edit) is moved aside with a warning and extracted again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -27,6 +29,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
+from common.atomic import fsync_path
 from common.hashing import stable_hash
 from train.audio_io import BadAudioError, fix_length, read_audio
 from train.datasets.base import AudioDataset
@@ -34,6 +37,7 @@ from train.features import FeatureConfig, compute_features
 from train.tmp_dirs import TMP_PREFIX, remove_stale_tmp_dirs, touch
 
 CACHE_VERSION = 1
+log = logging.getLogger(__name__)
 CHUNK_SIZE = 64  # files per parallel task
 
 
@@ -82,16 +86,29 @@ def _extract_chunk(paths: list[str], cfg: FeatureConfig) -> list[tuple[np.ndarra
     return [_extract_one(p, cfg) for p in paths]
 
 
+class DamagedCacheError(Exception):
+    """A cache folder whose files do not match its index (a disk fault, or edited by hand)."""
+
+
 def _load(folder: Path, key: str, missing: list[tuple[str, str]]) -> FeatureCache:
-    index = json.loads((folder / "index.json").read_text())
-    return FeatureCache(
-        x=np.load(folder / "features.npy", mmap_mode="r"),
-        valid=np.load(folder / "valid.npy"),
-        skipped=missing + [(s[0], s[1]) for s in index["skipped"]],
-        key=key,
-        folder=folder,
-        hit=True,
-    )
+    try:
+        index = json.loads((folder / "index.json").read_text())
+        expected = (index["n_clips"], *index["shape"])
+        x = np.load(folder / "features.npy", mmap_mode="r")
+        valid = np.load(folder / "valid.npy")
+        skipped = [(s[0], s[1]) for s in index["skipped"]]
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise DamagedCacheError(f"{type(exc).__name__}: {exc}") from None
+    if index.get("key") != key or x.shape != expected or x.dtype != np.float32 or valid.shape != expected[:1]:
+        raise DamagedCacheError(f"features {x.shape} {x.dtype}, valid {valid.shape}, index says {expected}")
+    return FeatureCache(x=x, valid=valid, skipped=missing + skipped, key=key, folder=folder, hit=True)
+
+
+def _set_aside(folder: Path, key: str, reason: str) -> None:
+    """Rename a damaged cache folder out of the way (removed later with the stale build folders)."""
+    aside = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f"{TMP_PREFIX}{key}-damaged-"))
+    os.replace(folder, aside / "cache")
+    log.warning("feature cache %s was damaged (%s); moved aside and extracting again", folder, reason)
 
 
 def extract_features(
@@ -119,7 +136,10 @@ def extract_features(
     missing = [(str(p), reason) for p, reason in dataset.missing]
     remove_stale_tmp_dirs(root)  # left by killed runs; never a young one another run may be writing
     if (folder / "index.json").is_file():
-        return _load(folder, key, missing)
+        try:
+            return _load(folder, key, missing)
+        except DamagedCacheError as exc:
+            _set_aside(folder, key, str(exc))
 
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f"{TMP_PREFIX}{key}-"))
@@ -161,8 +181,11 @@ def extract_features(
             "skipped": skipped,
         }
         (tmp / "index.json").write_text(json.dumps(index, indent=1))
+        for written in ("features.npy", "valid.npy", "index.json", "."):  # on disk before the folder counts
+            fsync_path(tmp / written)
         try:
             os.replace(tmp, folder)
+            fsync_path(root)
         except OSError:  # a concurrent run completed the same key first: use theirs
             shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:

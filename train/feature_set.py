@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common.hashing import stable_hash
 from train.features import FeatureConfig
 from train.normalization import Normalization
 from train.splits import SPLITS, Splits
@@ -55,6 +58,26 @@ class Features:
         if self.config.kind == "waveform":
             return (1, self.x.shape[2])
         return (1, *self.x.shape[1:])
+
+    def fingerprint(self) -> str:
+        """A content hash of what a model is trained and scored on, independent of paths and mtimes.
+
+        It covers the classes, every row's label and split, the train-split normalisation (which
+        summarises the feature values) and the feature settings; re-staging the same files elsewhere
+        keeps it, a changed split, seed, label or setting changes it. Resume checks (search,
+        baselines, trainer checkpoints) and search workers compare it.
+        """
+        split = self.splits.name_of(len(self.y))
+        return stable_hash(
+            {
+                "classes": self.classes,
+                "labels": hashlib.sha256(np.ascontiguousarray(self.y, dtype=np.int64).tobytes()).hexdigest(),
+                "splits": hashlib.sha256("\n".join(split.astype(str)).encode()).hexdigest(),
+                "normalization": self.normalization.to_dict(),
+                "features": dataclasses.asdict(self.config),
+            },
+            length=20,
+        )
 
     def batch(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Normalised model inputs of shape (len(rows), *input_shape) and their labels."""

@@ -201,7 +201,7 @@ class _Run:
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         self.rng = np.random.default_rng(cfg.seed)
         self.data_info = {
-            "cache_key": features.cache_key,
+            "fingerprint": features.fingerprint(),  # labels, splits, normalisation, settings; not paths
             "classes": list(features.classes),
             "input_shape": list(features.input_shape),
             "n_train": len(self.train_data),
@@ -332,6 +332,7 @@ class _Run:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "best": dict(self.best),
+            "best_model": self.best_state,  # resume needs it even if best.pt is lost or one epoch ahead
             "history": [dict(row) for row in self.history],
             "rng": capture_rng(self.rng, self.device),
             "config": {"train": dataclasses.asdict(self.cfg), "data": dict(self.data_info)},
@@ -340,8 +341,9 @@ class _Run:
     def resume(self) -> None:
         """Continue from ``last.pt`` if present: weights, optimiser, schedule, RNGs, history, best.
 
-        ``best.pt`` is written before ``last.pt``, so a crash between the two leaves a ``best.pt``
-        one epoch ahead; it is then ignored, and the re-run epoch writes it again.
+        ``last.pt`` holds the best epoch's weights itself: ``best.pt`` is written before it, so a
+        crash between the two leaves a ``best.pt`` one epoch ahead, and the re-run epoch need not
+        improve again (CUDA, other thread counts), so ``best.pt`` alone could not restore the best.
         """
         assert self.out_dir is not None
         path = self.out_dir / "last.pt"
@@ -358,11 +360,13 @@ class _Run:
         self.epoch = self.resumed_from = state["epoch"]
         self.best, self.history = dict(state["best"]), [dict(row) for row in state["history"]]
         self.stopped_early, self.diverged = state["stopped_early"], state["diverged"]
-        best_path = self.out_dir / "best.pt"
-        if best_path.exists():
-            best = load_checkpoint(best_path, self.spec)
-            if best["epoch"] == self.best["epoch"]:
-                self.best_state = {k: v.to(self.device) for k, v in best["model"].items()}
+        if state.get("best_model") is not None:
+            self.best_state = {k: v.to(self.device) for k, v in state["best_model"].items()}
+        elif self.best["epoch"] > 0:
+            raise UserError(
+                f"cannot resume from {path}: it lacks the best epoch's weights (written by an older version); "
+                "train into another output folder"
+            )
 
     def _check_compatible(self, path: Path, saved: dict[str, Any]) -> None:
         current = dataclasses.asdict(self.cfg)

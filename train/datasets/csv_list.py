@@ -65,20 +65,30 @@ def load_csv(root: Path) -> AudioDataset:
     """Load clips listed in a CSV; optional ``speaker``, ``fold`` and ``split`` columns are used.
 
     Raises:
-        UserError: Missing columns, a non-integer ``fold`` or an unknown ``split`` value (see
-            :func:`parse_split`).
+        UserError: Missing columns, an empty label, a file listed twice, a non-integer ``fold`` or
+            an unknown ``split`` value (see :func:`parse_split`).
     """
     csv_path = manifest_path(root)
     meta = read_metadata_csv(csv_path, ["file_path", "label"])
     base = csv_path.parent
     clips, missing = [], []
+    first_line: dict[Path, int] = {}
     for line, row in enumerate(meta.to_dict("records"), start=2):
         split = parse_split(row.get("split"), line, csv_path)
+        label = str(row["label"]).strip()
+        if not label:
+            raise UserError(f"metadata file {csv_path}, line {line}: empty label; every row needs a class name")
         path = (base / row["file_path"]).resolve()
+        if path in first_line:  # listed twice, a file could land in train and test at once
+            raise UserError(
+                f"metadata file {csv_path}, line {line}: {row['file_path']} is already listed on line "
+                f"{first_line[path]}; list each file once"
+            )
+        first_line[path] = line
         if not path.is_file():
             missing.append((path, "listed in metadata but not found"))
             continue
         fold = parse_int(row["fold"], "fold", csv_path) if row.get("fold") else None
-        clips.append(Clip(path, str(row["label"]), row.get("speaker") or None, fold, split))
+        clips.append(Clip(path, label, row.get("speaker") or None, fold, split))
     clips.sort(key=lambda c: str(c.path))
     return AudioDataset("csv", csv_path, clips, missing)
