@@ -28,6 +28,7 @@ import socket
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -186,6 +187,17 @@ class LokyBackend(Backend):
 
     def _executor(self) -> Any:
         from joblib.externals.loky import ProcessPoolExecutor
+
+        # loky replaces a worker whose memory grew by more than 300 MB over its tasks (its leak
+        # guard; PyTorch's allocator grows that much training larger candidates), and warns when
+        # jobs were queued at that moment. The worker exits only after returning its result, so
+        # nothing is lost; the warning would only alarm users in every longer search.
+        warnings.filterwarnings(
+            "ignore",
+            message="A worker stopped while some jobs were given to the executor",
+            category=UserWarning,
+            module=r"joblib\.externals\.loky\.process_executor",
+        )
 
         broken = self.pool is not None and getattr(getattr(self.pool, "_flags", None), "broken", None)
         if broken:

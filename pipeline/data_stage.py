@@ -61,6 +61,17 @@ def _check_bad_share(skipped: list[tuple[str, str]], n_total: int, cfg: Pipeline
         )
 
 
+def _warn_cropped(durations: dict, n_valid: int, clip_seconds: float) -> None:
+    """Say so when the fixed clip length leaves out much of many files (ESC-50 clips are 5 s)."""
+    n_cropped = int(durations.get("n_cropped", 0))
+    if n_valid and n_cropped / n_valid >= 0.1:
+        log.warning(
+            "%d of %d clips are longer than features.clip_seconds=%g s (median %.2f s, longest %.2f s) and were "
+            "centre-cropped to it; set features.clip_seconds in a --config file to use more of each clip",
+            n_cropped, n_valid, clip_seconds, durations["median_s"], durations["max_s"],
+        )  # fmt: skip
+
+
 def prepare_features(cfg: PipelineConfig, run_dir: Path) -> Features:
     """Run the features stage and write its outputs into ``run_dir``.
 
@@ -76,6 +87,7 @@ def prepare_features(cfg: PipelineConfig, run_dir: Path) -> Features:
     n_total = len(dataset.clips) + len(dataset.missing)
     atomic_write_text(run_dir / "skipped_files.csv", _csv_text(["path", "reason"], [list(s) for s in cache.skipped]))
     _check_bad_share(cache.skipped, n_total, cfg, run_dir)
+    _warn_cropped(cache.durations, int(cache.valid.sum()), cfg.features.clip_seconds)
 
     classes = dataset.classes
     y = np.array([classes.index(c.label) for c in dataset.clips], dtype=np.int64)
@@ -101,6 +113,7 @@ def prepare_features(cfg: PipelineConfig, run_dir: Path) -> Features:
         "split_protocol": splits.protocol,
         "split_sizes": {name: len(splits[name]) for name in ("train", "val", "test")},
         "feature_shape": list(cache.x.shape[1:]),
+        "durations": cache.durations,
         "cache_key": cache.key,
         "cache_hit": cache.hit,
         "cache_folder": str(cache.folder),

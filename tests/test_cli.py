@@ -99,6 +99,19 @@ def test_skipped_files_listed_and_run_continues(tmp_path, capsys):
     assert [Path(r["path"]).name for r in rows] == ["zz_empty.wav"] and "empty" in rows[0]["reason"]
 
 
+def test_long_clips_cropped_to_clip_seconds_are_reported(tmp_path, capsys, caplog):
+    root = tmp_path / "data"
+    for cls in ("a", "b"):
+        for k in range(10):
+            write_wav(root / cls / f"{cls}{k}.wav", 300 + 40 * k + 200 * (cls == "b"), seconds=2.5 if k < 8 else 0.8)
+    out = tmp_path / "run"
+    argv = ["--mode", "features", "--dataset-path", str(root), "--out", str(out), "--split", "stratified"]
+    assert main([*argv, "--no-progress", "--cache-dir", str(tmp_path / "cache")]) == 0, capsys.readouterr().err
+    assert "16 of 20 clips are longer than features.clip_seconds=1 s (median 2.50 s, longest 2.50 s)" in caplog.text
+    durations = json.loads((out / "data" / "summary.json").read_text())["durations"]
+    assert durations == {"n_cropped": 16, "median_s": 2.5, "max_s": 2.5}
+
+
 def test_missing_dataset_path(cli_error, tmp_path):
     assert "dataset path does not exist" in cli_error(["--dataset", "fsdd", "--dataset-path", str(tmp_path / "x")])
 

@@ -184,6 +184,7 @@ def test_resume_keeps_the_best_weights_when_best_pt_is_lost(features, tmp_path, 
     cfg = fast_cfg(epochs=5, lr=3e-2)
     straight = TinyCNN()
     full = train_model(straight, features, cfg, out_dir=tmp_path / "straight", spec="tiny")
+    assert full.best_epoch < cfg.epochs  # later epochs do not improve: only the saved best can restore it
     out = tmp_path / "interrupted"
     train_interrupted(features, cfg, out, after_epoch=full.best_epoch, monkeypatch=monkeypatch)
     (out / "best.pt").unlink()

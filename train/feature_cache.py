@@ -36,7 +36,7 @@ from train.datasets.base import AudioDataset
 from train.features import FeatureConfig, compute_features
 from train.tmp_dirs import TMP_PREFIX, remove_stale_tmp_dirs, touch
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: index.json records the files' durations
 log = logging.getLogger(__name__)
 CHUNK_SIZE = 64  # files per parallel task
 
@@ -52,6 +52,8 @@ class FeatureCache:
         key: The cache key (folder name).
         folder: The cache folder.
         hit: True when the features were loaded from an existing cache.
+        durations: Of the readable files: ``n_cropped`` (longer than the clip length by more than
+            10 %, so centre-cropped), ``median_s``, ``max_s``.
     """
 
     x: np.ndarray
@@ -60,6 +62,7 @@ class FeatureCache:
     key: str
     folder: Path
     hit: bool
+    durations: dict[str, float | int]
 
 
 def cache_key(dataset: AudioDataset, cfg: FeatureConfig) -> str:
@@ -74,16 +77,31 @@ def cache_key(dataset: AudioDataset, cfg: FeatureConfig) -> str:
     return stable_hash({"version": CACHE_VERSION, "features": dataclasses.asdict(cfg), "files": files}, length=20)
 
 
-def _extract_one(path: str, cfg: FeatureConfig) -> tuple[np.ndarray | None, str | None]:
+Extracted = tuple[np.ndarray | None, str | None, float]  # features or None, reason if None, duration in s
+
+
+def _extract_one(path: str, cfg: FeatureConfig) -> Extracted:
     try:
-        samples = fix_length(read_audio(path, cfg.sample_rate), cfg.n_samples)
+        samples = read_audio(path, cfg.sample_rate)
     except BadAudioError as exc:
-        return None, str(exc)
-    return compute_features(samples, cfg), None
+        return None, str(exc), 0.0
+    return compute_features(fix_length(samples, cfg.n_samples), cfg), None, len(samples) / cfg.sample_rate
 
 
-def _extract_chunk(paths: list[str], cfg: FeatureConfig) -> list[tuple[np.ndarray | None, str | None]]:
+def _extract_chunk(paths: list[str], cfg: FeatureConfig) -> list[Extracted]:
     return [_extract_one(p, cfg) for p in paths]
+
+
+def _durations(seconds: list[float], clip_seconds: float) -> dict[str, float | int]:
+    """What the fixed clip length did to the files: how many were cropped, and their length."""
+    values = np.asarray(seconds, dtype=np.float64)
+    if not len(values):
+        return {"n_cropped": 0, "median_s": 0.0, "max_s": 0.0}
+    return {
+        "n_cropped": int((values > clip_seconds * 1.1).sum()),  # more than 10 % of a file left out
+        "median_s": round(float(np.median(values)), 3),
+        "max_s": round(float(values.max()), 3),
+    }
 
 
 class DamagedCacheError(Exception):
@@ -97,11 +115,12 @@ def _load(folder: Path, key: str, missing: list[tuple[str, str]]) -> FeatureCach
         x = np.load(folder / "features.npy", mmap_mode="r")
         valid = np.load(folder / "valid.npy")
         skipped = [(s[0], s[1]) for s in index["skipped"]]
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        durations = dict(index["durations"])
+    except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise DamagedCacheError(f"{type(exc).__name__}: {exc}") from None
     if index.get("key") != key or x.shape != expected or x.dtype != np.float32 or valid.shape != expected[:1]:
         raise DamagedCacheError(f"features {x.shape} {x.dtype}, valid {valid.shape}, index says {expected}")
-    return FeatureCache(x=x, valid=valid, skipped=missing + skipped, key=key, folder=folder, hit=True)
+    return FeatureCache(x, valid, missing + skipped, key, folder, hit=True, durations=durations)
 
 
 def _set_aside(folder: Path, key: str, reason: str) -> None:
@@ -156,13 +175,15 @@ def extract_features(
         )
         bar = tqdm(total=n, desc=f"features ({dataset.name})", unit="file", disable=not progress)
         row = 0
+        seconds: list[float] = []
         for chunk_result in results:
-            for feats, reason in chunk_result:
+            for feats, reason, duration_s in chunk_result:
                 if feats is None:
                     skipped.append((paths[row], reason))
                 else:
                     x[row] = feats
                     valid[row] = True
+                    seconds.append(duration_s)
                 row += 1
             bar.update(len(chunk_result))
             touch(tmp)  # still being written: not stale for other runs
@@ -179,6 +200,7 @@ def extract_features(
             "shape": list(cfg.shape),
             "features": dataclasses.asdict(cfg),
             "skipped": skipped,
+            "durations": _durations(seconds, cfg.clip_seconds),
         }
         (tmp / "index.json").write_text(json.dumps(index, indent=1))
         for written in ("features.npy", "valid.npy", "index.json", "."):  # on disk before the folder counts
