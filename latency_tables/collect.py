@@ -5,7 +5,9 @@ in a seeded random order, so slow drift of the machine spreads over all op kinds
 biasing one, and each finished op is appended to ``<device>.csv`` at once (written through to
 the operating system, so a killed process loses none; fsynced every 2 s, so a power cut loses at
 most the last 2 s, which the next run measures again): an interrupted collection resumes where
-it stopped and never re-measures an op. A resume on another CPU or runtime version, with another
+it stopped and never re-measures an op. An op's context (the reference) that some op measured
+faster than is timed once more; a lower time replaces it and the op rows behind it are appended
+again, corrected (the last row per key wins). A resume on another CPU or runtime version, with another
 channel block or other timing settings is refused. The collection stops at the time budget and
 reports what it left out (prediction interpolates those ops and says so). At the end a few whole
 models are measured end to end to fit the per-device linear calibration, again whenever the
@@ -251,7 +253,9 @@ def collect_table(
     report.left_out = _count_kinds(todo[report.measured_now + len(report.failed) :])
 
     n_measured = len(rows)  # op rows in the table now
-    if cfg.calibration_models and (_fitted_on_ops(old_meta) != n_measured or report.rows_corrected):
+    # Not refitted for corrected rows: they change a few sums by microseconds, while a refit on a
+    # drifting machine (several % over minutes on a shared VM) would move every prediction.
+    if cfg.calibration_models and _fitted_on_ops(old_meta) != n_measured:
         report.calibration = _calibrate(cfg, csv_path, meta)
     else:
         report.calibration = meta.get("calibration")
