@@ -54,16 +54,7 @@ def write_settings(path: Path, settings: dict[str, Any], full_config: dict[str, 
 
 
 def read_settings(path: Path) -> dict[str, Any] | None:
-    """The settings stored in ``search.json``, or ``None`` when it is missing or unreadable."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data["settings"] if isinstance(data.get("settings"), dict) else None
-    except (OSError, ValueError, AttributeError, KeyError):
-        return None
-
-
-def read_checkpoint_settings(path: Path) -> dict[str, Any] | None:
-    """The settings stored in ``checkpoint.json``, or ``None`` when it is missing or unreadable."""
+    """The settings stored in ``search.json`` or ``checkpoint.json``, or ``None`` when missing or unreadable."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return data["settings"] if isinstance(data.get("settings"), dict) else None

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import UserError
-from nas.checkpoint import changed_fields, read_checkpoint_settings, read_settings
+from nas.checkpoint import changed_fields, read_settings
 
 try:
     import fcntl
@@ -92,7 +92,7 @@ def check_start(paths: SearchPaths, settings: dict[str, Any], resume: bool) -> l
     if stored is None:
         # The journal's feasibility and violations were computed under the stored settings: without
         # them, reusing its results could silently mix two searches.
-        stored, source = read_checkpoint_settings(paths.checkpoint), paths.checkpoint
+        stored, source = read_settings(paths.checkpoint), paths.checkpoint
         if stored is None and not _has_records(paths.journal):
             return [f"{paths.settings} is missing or unreadable and nothing was journaled yet: starting over"]
         if stored is None:
