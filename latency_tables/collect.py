@@ -96,10 +96,15 @@ class CollectionReport:
         return (self.measured_before + self.measured_now) / max(self.n_ops, 1)
 
 
-def _existing(csv_path: Path) -> tuple[dict[str, list], dict[str, float]]:
-    """The op rows (last row per key wins, as when the table is read) and reference timings in a table file."""
+def _existing(csv_path: Path) -> tuple[dict[str, list], dict[str, float], set[str]]:
+    """What a table file holds so far.
+
+    Returns:
+        Op rows (last row per key wins, as when the table is read), reference timings (the lowest
+        per key) and re-timed references (those with a second row).
+    """
     if not csv_path.is_file():
-        return {}, {}
+        return {}, {}, set()
     torn = cut_torn_tail(csv_path)
     if torn:
         print(f"{csv_path.name}: dropped a torn last line ({len(torn)} bytes) left by an interrupted write")
@@ -107,7 +112,9 @@ def _existing(csv_path: Path) -> tuple[dict[str, list], dict[str, float]]:
     refs = frame[frame["kind"] == REFERENCE_KIND]
     ops = frame[frame["kind"] != REFERENCE_KIND]
     rows = {row[0]: list(row) for row in ops[TABLE_COLUMNS].itertuples(index=False, name=None)}
-    return rows, dict(zip(refs["key"], refs["model_ms"].astype(float), strict=True))
+    lowest = refs.groupby("key")["model_ms"].min().astype(float)
+    retimed = {str(k) for k, n in refs["key"].value_counts().items() if n > 1}
+    return rows, {str(k): float(v) for k, v in lowest.items()}, retimed
 
 
 def _suspect_references(rows: dict[str, list], refs: dict[str, float]) -> list[str]:
@@ -243,12 +250,12 @@ def collect_table(
     if ops is None:
         ops = list(space_ops(create_search_space(cfg.space), cfg.n_classes, input_shape))
     ops = sorted(set(ops), key=lambda o: o.key)
-    rows, refs = _existing(csv_path)
+    rows, refs, retimed = _existing(csv_path)
     todo = [op for op in ops if op.key not in rows]
     random.Random(cfg.seed).shuffle(todo)
     report = CollectionReport(device, csv_path, len(ops), len(ops) - len(todo), 0)
     reserve = min(CALIBRATION_RESERVE_S, 0.15 * cfg.max_minutes * 60) if cfg.calibration_models else 0.0
-    rechecked = set(((old_meta or {}).get("collection") or {}).get("references_rechecked", []))
+    rechecked = retimed | set(((old_meta or {}).get("collection") or {}).get("references_rechecked", []))
     _measure_ops(cfg.timing, todo, rows, refs, rechecked, csv_path, deadline - reserve, report, progress)
     report.left_out = _count_kinds(todo[report.measured_now + len(report.failed) :])
 
@@ -288,7 +295,8 @@ def _measure_ops(
     """Time ``todo`` into the table; ``rows``, ``refs`` and ``rechecked`` are updated with what is written.
 
     A reference some op beat is timed once more (:func:`_suspect_references`), at most once over
-    all runs of the table (``rechecked``). When the new time is lower it replaces the old one, and
+    all runs of the table (``rechecked``; a re-timed reference has a second row in the file, so
+    this survives a killed run). When the new time is lower it replaces the old one, and
     at the end every op row timed against an outdated reference time is appended again with the
     corrected latency (a table's last row per key wins), so the file stays append-only.
     """
@@ -297,16 +305,20 @@ def _measure_ops(
     with _RowJournal(csv_path, TABLE_COLUMNS) as journal:
 
         def recheck(ref_key: str, reference: bytes) -> None:
+            """Time a reference again; its second row (the lower time) also marks it as re-timed."""
+            again = time_model(reference, timing, "disable")
+            refs[ref_key] = min(refs[ref_key], again.latency_ms)
+            journal.append(_reference_row(ref_key, again, refs[ref_key]))
             rechecked.add(ref_key)
             report.references_rechecked.append(ref_key)
-            again = time_model(reference, timing, "disable")
-            if again.latency_ms < refs[ref_key]:
-                refs[ref_key] = again.latency_ms
-                journal.append(_reference_row(ref_key, again))
 
         for ref_key in _suspect_references(rows, refs):
             if ref_key in users and ref_key not in rechecked and time.monotonic() < deadline:
-                recheck(ref_key, prepare(parse_op_key(users[ref_key])).reference)
+                try:
+                    recheck(ref_key, prepare(parse_op_key(users[ref_key])).reference)
+                except Exception as exc:  # recorded like a failed op; never re-tried, never fatal
+                    rechecked.add(ref_key)
+                    report.failed.append((ref_key, f"re-timing: {type(exc).__name__}: {exc}"[:300]))
         for op in todo:
             if time.monotonic() >= deadline:
                 break
@@ -316,7 +328,7 @@ def _measure_ops(
                 if ref_key and ref_key not in refs:
                     ref = time_model(graphs.reference, timing, "disable")
                     refs[ref_key] = ref.latency_ms
-                    journal.append(_reference_row(ref_key, ref))
+                    journal.append(_reference_row(ref_key, ref, ref.latency_ms))
                 result = time_model(graphs.model, timing, "disable")
                 if ref_key and result.latency_ms < refs[ref_key] and ref_key not in rechecked:
                     recheck(ref_key, graphs.reference)
@@ -340,8 +352,9 @@ def _measure_ops(
     bar.close()
 
 
-def _reference_row(ref_key: str, timing: Timing) -> list:
-    ms = round(timing.latency_ms, 6)
+def _reference_row(ref_key: str, timing: Timing, kept_ms: float) -> list:
+    """A reference's row: the time kept (the lowest so far), with the runs and spread of ``timing``."""
+    ms = round(kept_ms, 6)
     return [ref_key, REFERENCE_KIND, ms, ms, 0.0, "", len(timing.session_medians_ms), _spread_pct(timing)]
 
 

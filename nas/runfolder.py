@@ -113,10 +113,12 @@ def check_start(paths: SearchPaths, settings: dict[str, Any], resume: bool) -> l
 
 
 def _has_records(journal: Path) -> bool:
+    """Whether the journal holds a complete line (a torn last line alone is no record)."""
     try:
-        return journal.stat().st_size > 0
+        data = journal.read_bytes()
     except FileNotFoundError:
         return False
+    return any(line.strip() for line in data.split(b"\n")[:-1])
 
 
 @contextlib.contextmanager

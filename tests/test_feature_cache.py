@@ -32,7 +32,7 @@ def test_second_run_hits_the_cache(tmp_path):
     assert second.x.shape == (18, *CFG.shape) and second.valid.all()
 
 
-@pytest.mark.parametrize("damage", ["truncate_features", "empty_valid", "garbled_index"])
+@pytest.mark.parametrize("damage", ["truncate_features", "empty_valid", "garbled_index", "missing_index"])
 def test_damaged_cache_is_moved_aside_and_extracted_again(tmp_path, caplog, damage):
     root = make_folders(tmp_path / "data")
     first = _extract(root, tmp_path / "cache")
@@ -44,10 +44,14 @@ def test_damaged_cache_is_moved_aside_and_extracted_again(tmp_path, caplog, dama
         (folder / "features.npy").write_bytes(data[: len(data) // 2])
     elif damage == "empty_valid":
         (folder / "valid.npy").write_bytes(b"")
-    else:
+    elif damage == "garbled_index":
         (folder / "index.json").write_text('{"key": ')
+    else:
+        (folder / "index.json").unlink()
     again = _extract(root, tmp_path / "cache")
     assert not again.hit and again.folder == folder
+    aside = list(folder.parent.glob(f".tmp-{folder.name}-damaged-*/cache"))
+    assert len(aside) == 1 and (aside[0] / "features.npy").exists()  # moved, not deleted
     assert np.array_equal(np.asarray(again.x), expected)
     assert "was damaged" in caplog.text and str(folder) in caplog.text
     assert _extract(root, tmp_path / "cache").hit

@@ -108,7 +108,7 @@ def train_interrupted(features, cfg, out_dir, after_epoch: int, monkeypatch) -> 
 
     def save_then_crash(state, *paths):
         real_save(state, *paths)
-        if state["epoch"] == after_epoch:
+        if state["epoch"] == after_epoch and any(os.path.basename(p) == "last.pt" for p in paths):
             raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
@@ -192,6 +192,20 @@ def test_resume_keeps_the_best_weights_when_best_pt_is_lost(features, tmp_path, 
     resumed = train_model(resumed_model, features, cfg, out_dir=out, spec="tiny", resume=True)
     assert resumed.best_epoch == full.best_epoch
     assert same_state(state_of(resumed_model), state_of(straight))
+
+
+def test_best_pt_holds_one_copy_and_old_checkpoints_are_refused_clearly(features, tmp_path, monkeypatch):
+    cfg = fast_cfg(epochs=2)
+    train_interrupted(features, cfg, tmp_path, after_epoch=1, monkeypatch=monkeypatch)
+    assert "best_model" not in load_checkpoint(tmp_path / "best.pt") and "best_model" in load_checkpoint(
+        tmp_path / "last.pt"
+    )
+    old = load_checkpoint(tmp_path / "last.pt")  # as the previous version wrote it
+    del old["best_model"]
+    old["config"]["data"]["cache_key"] = old["config"]["data"].pop("fingerprint")
+    torch.save(old, tmp_path / "last.pt")
+    with pytest.raises(UserError, match="written by an older version"):
+        train_model(TinyCNN(), features, cfg, out_dir=tmp_path, spec="tiny", resume=True)
 
 
 def test_resume_ignores_where_the_features_are_cached(features, tmp_path, monkeypatch):

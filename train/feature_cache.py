@@ -30,6 +30,7 @@ from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from common.atomic import fsync_path
+from common.errors import UserError
 from common.hashing import stable_hash
 from train.audio_io import BadAudioError, fix_length, read_audio
 from train.datasets.base import AudioDataset
@@ -123,10 +124,19 @@ def _load(folder: Path, key: str, missing: list[tuple[str, str]]) -> FeatureCach
     return FeatureCache(x, valid, missing + skipped, key, folder, hit=True, durations=durations)
 
 
-def _set_aside(folder: Path, key: str, reason: str) -> None:
-    """Rename a damaged cache folder out of the way (removed later with the stale build folders)."""
-    aside = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f"{TMP_PREFIX}{key}-damaged-"))
-    os.replace(folder, aside / "cache")
+def _set_aside(folder: Path, key: str, reason: str, inode: int) -> None:
+    """Rename a damaged cache folder out of the way (removed later with the stale build folders).
+
+    Only the folder that was found damaged (``inode``) is moved: another run may have moved it
+    already, or put a fresh build in its place.
+    """
+    try:
+        if folder.stat().st_ino != inode:
+            return
+        aside = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f"{TMP_PREFIX}{key}-damaged-"))
+        os.replace(folder, aside / "cache")
+    except FileNotFoundError:
+        return
     log.warning("feature cache %s was damaged (%s); moved aside and extracting again", folder, reason)
 
 
@@ -154,11 +164,12 @@ def extract_features(
     folder = root / key
     missing = [(str(p), reason) for p, reason in dataset.missing]
     remove_stale_tmp_dirs(root)  # left by killed runs; never a young one another run may be writing
-    if (folder / "index.json").is_file():
+    if folder.exists():
+        inode = folder.stat().st_ino
         try:
             return _load(folder, key, missing)
         except DamagedCacheError as exc:
-            _set_aside(folder, key, str(exc))
+            _set_aside(folder, key, str(exc), inode)
 
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f"{TMP_PREFIX}{key}-"))
@@ -213,6 +224,11 @@ def extract_features(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    cache = _load(folder, key, missing)
+    try:
+        cache = _load(folder, key, missing)
+    except DamagedCacheError as exc:  # replaced or damaged by another run since it was written
+        raise UserError(
+            f"feature cache {folder} changed while this run built it ({exc}); another run may be using it: run again"
+        ) from None
     cache.hit = False
     return cache

@@ -314,8 +314,10 @@ class _Run:
         if patience and not self.finished and self.epoch - self.best["epoch"] >= patience:
             self.stopped_early = True
         if self.out_dir is not None:
-            paths = [self.out_dir / "best.pt"] if improved else []
-            save_checkpoint(self._state(), *paths, self.out_dir / "last.pt")  # best first: see resume()
+            state = self._state()
+            if improved:  # best first: see resume(); best.pt is the best epoch itself, no second copy
+                save_checkpoint({k: v for k, v in state.items() if k != "best_model"}, self.out_dir / "best.pt")
+            save_checkpoint(state, self.out_dir / "last.pt")
 
     # -- checkpoints ----------------------------------------------------------------------
 
@@ -350,6 +352,11 @@ class _Run:
         if not path.exists():
             return
         state = load_checkpoint(path, self.spec)
+        if "best_model" not in state or "fingerprint" not in state["config"]["data"]:
+            raise UserError(
+                f"cannot resume from {path}: it was written by an older version (no best weights or data "
+                "fingerprint in it); train into another output folder"
+            )
         self._check_compatible(path, state["config"])
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -360,13 +367,8 @@ class _Run:
         self.epoch = self.resumed_from = state["epoch"]
         self.best, self.history = dict(state["best"]), [dict(row) for row in state["history"]]
         self.stopped_early, self.diverged = state["stopped_early"], state["diverged"]
-        if state.get("best_model") is not None:
+        if state["best_model"] is not None:
             self.best_state = {k: v.to(self.device) for k, v in state["best_model"].items()}
-        elif self.best["epoch"] > 0:
-            raise UserError(
-                f"cannot resume from {path}: it lacks the best epoch's weights (written by an older version); "
-                "train into another output folder"
-            )
 
     def _check_compatible(self, path: Path, saved: dict[str, Any]) -> None:
         current = dataclasses.asdict(self.cfg)
