@@ -255,8 +255,7 @@ def collect_table(
     random.Random(cfg.seed).shuffle(todo)
     report = CollectionReport(device, csv_path, len(ops), len(ops) - len(todo), 0)
     reserve = min(CALIBRATION_RESERVE_S, 0.15 * cfg.max_minutes * 60) if cfg.calibration_models else 0.0
-    rechecked = retimed | set(((old_meta or {}).get("collection") or {}).get("references_rechecked", []))
-    _measure_ops(cfg.timing, todo, rows, refs, rechecked, csv_path, deadline - reserve, report, progress)
+    _measure_ops(cfg.timing, todo, rows, refs, retimed, csv_path, deadline - reserve, report, progress)
     report.left_out = _count_kinds(todo[report.measured_now + len(report.failed) :])
 
     n_measured = len(rows)  # op rows in the table now
@@ -272,7 +271,6 @@ def collect_table(
         "measured": report.measured_before + report.measured_now,
         "left_out": report.left_out,
         "failed": report.failed[:50],
-        "references_rechecked": sorted(rechecked),  # each is re-timed at most once, over all runs
         "last_run_wall_s": round(report.wall_s, 1),
         "total_wall_s": round((meta.get("collection") or {}).get("total_wall_s", 0.0) + report.wall_s, 1),
         "updated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -313,10 +311,10 @@ def _measure_ops(
             report.references_rechecked.append(ref_key)
 
         for ref_key in _suspect_references(rows, refs):
-            if ref_key in users and ref_key not in rechecked and time.monotonic() < deadline:
+            if ref_key not in rechecked and time.monotonic() < deadline:
                 try:
                     recheck(ref_key, prepare(parse_op_key(users[ref_key])).reference)
-                except Exception as exc:  # recorded like a failed op; never re-tried, never fatal
+                except Exception as exc:  # recorded like a failed op (tried again next run), never fatal
                     rechecked.add(ref_key)
                     report.failed.append((ref_key, f"re-timing: {type(exc).__name__}: {exc}"[:300]))
         for op in todo:

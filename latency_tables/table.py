@@ -209,15 +209,6 @@ class LatencyTable:
         base = dataclasses.replace(op, out_channels=nearest)
         return adjust_head_classes(base, self._interpolate(base), op.out_channels, self.head_mac_ms), INTERPOLATED
 
-    def lookup(self, op: OpKey) -> tuple[float, bool]:
-        """(latency_ms, interpolated) of one op (see :meth:`resolve`; class-adjusted heads count as measured).
-
-        Raises:
-            KeyError: No measured op of the same kind at all.
-        """
-        ms, source = self.resolve(op)
-        return ms, source == INTERPOLATED
-
     def _interpolate(self, op: OpKey) -> float:
         members = self.families().get(op.family)
         if members:

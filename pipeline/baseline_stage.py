@@ -52,11 +52,9 @@ def _train_one(run_dir: Path, name: str, k: int, train_cfg: TrainConfig, resume:
     A finished run with the same settings is reused; one with other settings is refused. An
     unfinished one continues from its ``last.pt`` under ``resume``, else starts over.
     """
-    from pipeline.data_stage import data_fingerprint
-
     out = run_dir_of(run_dir, name, k)
     features = load_features(run_dir)
-    settings = _settings(name, train_cfg, data_fingerprint(features))
+    settings = _settings(name, train_cfg, features.fingerprint)
     done, started = out / "run.json", out / "settings.json"
     if done.is_file():
         record = json.loads(done.read_text())

@@ -23,11 +23,6 @@ from train.splits import make_splits
 log = logging.getLogger(__name__)
 
 
-def data_fingerprint(features: Features) -> str:
-    """The data's content hash (:meth:`train.feature_set.Features.fingerprint`)."""
-    return features.fingerprint()
-
-
 def resolve_dataset(cfg: PipelineConfig) -> AudioDataset:
     """Load the configured dataset; the built-in synthetic data is generated on first use.
 
@@ -133,6 +128,6 @@ def prepare_features(cfg: PipelineConfig, run_dir: Path) -> Features:
         cache_key=cache.key,
         cache_hit=cache.hit,
     )
-    summary["data_fingerprint"] = data_fingerprint(features)
+    summary["data_fingerprint"] = features.fingerprint
     atomic_write_json(run_dir / "data" / "summary.json", summary)
     return features

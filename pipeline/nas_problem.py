@@ -22,7 +22,7 @@ from latency_tables.layout import export_onnx
 from latency_tables.ort_timing import TimingConfig, time_model
 from latency_tables.registry import cached_table
 from nas.problem import Constraint, ObjectiveSpec, SearchProblem
-from search_spaces import ArchSpec, create_search_space
+from search_spaces import ArchSpec, create_search_space, deployable_size_kb
 from train.feature_set import Features, load_features
 from train.train_config import TrainConfig
 
@@ -58,7 +58,7 @@ class AudioSettings:
         space: Search space name.
         input_shape: Per-example model input shape.
         n_classes: Number of classes.
-        data: Fingerprint of the data (:func:`pipeline.data_stage.data_fingerprint`).
+        data: Fingerprint of the data (:attr:`train.feature_set.Features.fingerprint`).
         proxy: Training settings of the accuracy proxy (its seed is replaced per candidate).
         proxy_device: The device the proxy resolved to (``cpu`` or ``cuda``), and ``amp`` its
             autocast mode: a resume on another kind of machine would mix incomparable scores.
@@ -132,7 +132,7 @@ class AudioProblem(SearchProblem):
         out: dict[str, Any] = {
             "params": sum(u.params for u in units),
             "macs_m": sum(u.macs for u in units) / 1e6,
-            "size_kb": sum(u.size_bytes for u in units) / 1024,  # fp32 weights after BatchNorm folding
+            "size_kb": deployable_size_kb(units),  # fp32 weights after BatchNorm folding
         }
         if s.measure is not None:
             model = self._space.build(spec, s.n_classes, s.input_shape)
@@ -188,8 +188,6 @@ def _features(run_dir: str, fingerprint: str) -> Features:
     """The run's features, loaded once per worker process and checked against the search's data."""
     key = (run_dir, fingerprint)
     if key not in _FEATURES:
-        from pipeline.data_stage import data_fingerprint
-
         try:
             features = load_features(run_dir)
         except (FileNotFoundError, OSError) as exc:
@@ -197,7 +195,7 @@ def _features(run_dir: str, fingerprint: str) -> Features:
                 f"a worker cannot read the run's features under {run_dir} ({exc}); with --backend dask the run "
                 "folder and the feature cache must be on a filesystem every worker sees, at the same path"
             ) from None
-        found = data_fingerprint(features)
+        found = features.fingerprint
         if found != fingerprint:
             raise UserError(
                 f"the data in {run_dir}/data changed under the running search (fingerprint {found}, the search "
@@ -241,6 +239,6 @@ def reference_values(space: str, n_classes: int, input_shape: tuple[int, ...], l
     return {
         "params": float(sum(u.params for u in units)),
         "macs_m": sum(u.macs for u in units) / 1e6,
-        "size_kb": sum(u.size_bytes for u in units) / 1024,
+        "size_kb": deployable_size_kb(units),
         **latencies,
     }

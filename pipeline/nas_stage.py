@@ -11,7 +11,7 @@ from nas.config import SearchConfig
 from nas.problem import Constraint, ObjectiveSpec
 from nas.search import SearchResult, run_search
 from pipeline.config import PipelineConfig
-from pipeline.data_stage import data_fingerprint, prepare_features
+from pipeline.data_stage import prepare_features
 from pipeline.latency_stage import DEFAULT_DEVICE, model_input_shape, resolve_table
 from pipeline.nas_problem import AudioProblem, AudioSettings, DeviceTable, latency_metric, reference_values
 from train.device import resolve_amp, resolve_device
@@ -148,7 +148,7 @@ def run_nas(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> SearchR
     """``--mode nas``: prepare features, then search; returns the engine's result."""
     config = search_config(cfg)  # invalid settings are refused before any work
     features = prepare_features(cfg, run_dir)
-    problem = build_problem(cfg, run_dir, features.n_classes, data_fingerprint(features))
+    problem = build_problem(cfg, run_dir, features.n_classes, features.fingerprint)
     names = ", ".join(f"{o.name} ({o.direction}, ref {o.worst:g})" for o in problem.objectives)
     limits = ", ".join(c.label for c in problem.constraints) or "none"
     n_proxy = cfg.nas.proxy.subset_size(len(features.splits.train))

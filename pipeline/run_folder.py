@@ -6,6 +6,7 @@ from pathlib import Path
 
 from common.atomic import atomic_write_json
 from common.errors import UserError
+from nas.runfolder import SearchPaths
 from pipeline.config import PipelineConfig
 
 
@@ -21,12 +22,12 @@ def check_run_folder(mode: str, run_dir: Path, resume: bool) -> None:
         UserError: ``--resume`` without a run to continue, or a new search into a folder that
             already holds one.
     """
-    search = run_dir / "nas" / "search.json"
+    has_search = SearchPaths(run_dir).has_search()  # the engine's own test (settings, journal or checkpoint)
     if resume and not run_dir.is_dir():
         raise UserError(f"--resume: there is no run folder {run_dir} to continue; start a run there without --resume")
-    if mode == "nas" and resume and not search.is_file():
-        raise UserError(f"--resume: {run_dir} holds no search to continue (no nas/search.json); drop --resume")
-    if mode == "nas" and not resume and search.is_file():
+    if mode == "nas" and resume and not has_search:
+        raise UserError(f"--resume: {run_dir} holds no search to continue (nothing in nas/); drop --resume")
+    if mode == "nas" and not resume and has_search:
         raise UserError(
             f"{run_dir} already holds a search: continue it with --resume, or start a new one with another --out"
         )

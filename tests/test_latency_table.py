@@ -12,7 +12,7 @@ from common.errors import UserError
 from latency_tables.interpolate import estimate_from_family
 from latency_tables.keys import parse_op_key, spec_ops
 from latency_tables.registry import TABLES_ENV, list_devices, load_device, table_path
-from latency_tables.table import load_table
+from latency_tables.table import INTERPOLATED, load_table
 from search_spaces import create_search_space
 
 SPACE = create_search_space("mel2d")
@@ -72,7 +72,8 @@ def test_op_whose_family_is_unmeasured_falls_back_to_its_kind(tmp_path):
     lat = {k: v for k, v in lat.items() if parse_op_key(k).family != target.family}
     lat[dataclasses.replace(target, in_shape=(target.in_shape[0], 10, 26)).key] = 0.5
     table = load_table(write_table(tmp_path, "dev", lat))
-    ms, interpolated = table.lookup(target)
+    ms, source = table.resolve(target)
+    interpolated = source == INTERPOLATED
     assert interpolated and ms > 0
 
 

@@ -91,6 +91,10 @@ def test_resume_with_other_search_settings_is_refused(tmp_path, capsys):
     code = main(["--mode", "nas", "--out", str(out), "--resume", "--nas-population", "8", *TINY[2:]])
     err = capsys.readouterr().err
     assert code == 2 and "population" in err and "Traceback" not in err
+    (out / "nas" / "search.json").unlink()  # lost: the CLI defers to the engine, which checks the checkpoint
+    code = main(["--mode", "nas", "--out", str(out), "--resume", "--nas-population", "8", *TINY[2:]])
+    assert code == 2 and "population" in capsys.readouterr().err
+    assert main(["--mode", "nas", "--out", str(out), "--resume", *TINY]) == 0
 
 
 def test_population_not_a_multiple_of_4(cli_error, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -59,13 +60,15 @@ class Features:
             return (1, self.x.shape[2])
         return (1, *self.x.shape[1:])
 
+    @functools.cached_property
     def fingerprint(self) -> str:
         """A content hash of what a model is trained and scored on, independent of paths and mtimes.
 
         It covers the classes, every row's label and split, the train-split normalisation (which
         summarises the feature values) and the feature settings; re-staging the same files elsewhere
         keeps it, a changed split, seed, label or setting changes it. Resume checks (search,
-        baselines, trainer checkpoints) and search workers compare it.
+        baselines, trainer checkpoints) and search workers compare it. Computed once per object
+        (a search worker trains every candidate on the same one).
         """
         split = self.splits.name_of(len(self.y))
         return stable_hash(

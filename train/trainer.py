@@ -201,7 +201,7 @@ class _Run:
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         self.rng = np.random.default_rng(cfg.seed)
         self.data_info = {
-            "fingerprint": features.fingerprint(),  # labels, splits, normalisation, settings; not paths
+            "fingerprint": features.fingerprint,  # labels, splits, normalisation, settings; not paths
             "classes": list(features.classes),
             "input_shape": list(features.input_shape),
             "n_train": len(self.train_data),
