@@ -23,8 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIG = {"population": 16, "generations": 6, "seed": 5}
 
 
-def toy_command(run_dir: Path, state_dir: Path, resume: bool, backend: str, sleep_s: float = 0.01) -> list[str]:
-    problem = {"sleep_s": sleep_s, "state_dir": str(state_dir)}
+def toy_command(run_dir: Path, state_dir: Path, resume: bool, backend: str) -> list[str]:
+    problem = {"sleep_s": 0.01, "state_dir": str(state_dir)}
     config = {**CONFIG, "backend": backend, "jobs": 2 if backend == "loky" else 1}
     cmd = [sys.executable, "-m", "nas.toy", str(run_dir), "--config", json.dumps(config)]
     return cmd + ["--problem", json.dumps(problem), "--no-progress"] + (["--resume"] if resume else [])
@@ -87,9 +87,15 @@ def test_ctrl_c_on_a_loky_search_stops_its_workers_and_resumes(tmp_path: Path) -
     run_dir, state = tmp_path / "run", tmp_path / "state"
     state.mkdir()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    # slower evaluations than the kill tests: the whole toy search must not finish before the signal lands
-    cmd = toy_command(run_dir, state, False, "loky", sleep_s=0.05)
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE)
+    # SIGINT back to its default in the child: a test run started in the background by a shell without job
+    # control inherits SIGINT ignored, and Python then never raises KeyboardInterrupt
+    proc = subprocess.Popen(
+        toy_command(run_dir, state, False, "loky"),
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 60
     while journal_lines(run_dir) < 30 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)
@@ -100,8 +106,7 @@ def test_ctrl_c_on_a_loky_search_stops_its_workers_and_resumes(tmp_path: Path) -
     workers = {r.provenance["pid"] for r in Journal(run_dir / "nas" / "journal.jsonl").read()}
     time.sleep(0.5)
     assert not [pid for pid in workers if _alive(pid)]  # no training left running after Ctrl-C
-    cmd = toy_command(run_dir, state, True, "loky", sleep_s=0.05)
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    done = subprocess.run(toy_command(run_dir, state, True, "loky"), cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     folder, ref_folder = run_dir / "nas", tmp_path / "ref" / "nas"
     assert read_csv(folder / "history.csv", TIMING_COLUMNS) == read_csv(ref_folder / "history.csv", TIMING_COLUMNS)
