@@ -155,3 +155,30 @@ def run_baselines(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> l
     writer.writerows(_row(s) for s in summaries)
     atomic_write_text(run_dir / "baseline_results.csv", buf.getvalue())
     return summaries
+
+
+def run(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> list[dict]:
+    """``--mode baseline``: features, then train/test the fixed baselines; returns the per-model summaries."""
+    from pipeline.features_stage import features_line
+    from pipeline.features_stage import run as run_features
+
+    print(features_line(run_features(cfg, run_dir)), flush=True)
+    print(
+        f"training baselines {', '.join(cfg.baseline.models)} for {cfg.train.epochs} epochs x "
+        f"{cfg.baseline.seeds} seed(s)",
+        flush=True,
+    )
+    return run_baselines(cfg, run_dir, resume=resume)
+
+
+def summary(summaries: list[dict], run_dir: Path) -> list[str]:
+    """One line per baseline (test accuracy and macro-F1 mean +- std, size, MACs) and where the files are."""
+    lines = []
+    for s in summaries:
+        acc, f1 = s["test"]["accuracy"], s["test"]["macro_f1"]
+        lines.append(
+            f"{s['model']:>7}: test accuracy {acc['mean']:.4f} +- {acc['std'] or 0:.4f}, macro-F1 "
+            f"{f1['mean']:.4f} +- {f1['std'] or 0:.4f}, {s['params']} params, {s['size_kb']:.1f} KB, "
+            f"{s['macs_m']:.1f} M MACs"
+        )
+    return [*lines, f"results in {run_dir}/baseline_results.csv and {run_dir}/models/"]

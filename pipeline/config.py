@@ -10,8 +10,7 @@ from typing import Any
 
 from common.config_io import check_known_keys, dataclass_from_dict, load_config_file, merge_dicts
 from latency_tables.config import LatencyConfig
-from pipeline.baseline_config import BaselineConfig
-from pipeline.nas_config import NasConfig
+from pipeline.stages import stage_sections
 from train.data_config import DataConfig
 from train.features import FeatureConfig
 from train.train_config import TrainConfig
@@ -39,42 +38,64 @@ class RunConfig:
             raise ValueError(f"run.jobs must be -1 (all cores) or a positive count, got {self.jobs}")
 
 
-@dataclass(frozen=True)
-class PipelineConfig:
-    """One typed section per stage; the config file uses the same section names."""
+CORE_SECTIONS: dict[str, type] = {
+    "run": RunConfig,
+    "data": DataConfig,
+    "features": FeatureConfig,
+    "train": TrainConfig,
+    "latency": LatencyConfig,
+}
 
-    run: RunConfig = field(default_factory=RunConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    features: FeatureConfig = field(default_factory=FeatureConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    baseline: BaselineConfig = field(default_factory=BaselineConfig)
-    nas: NasConfig = field(default_factory=NasConfig)
-    latency: LatencyConfig = field(default_factory=LatencyConfig)
+
+class _PipelineConfigMethods:
+    """Behaviour of :data:`PipelineConfig` (its fields are the sections)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form, loadable again with :func:`build_config` (as ``--config config.json``)."""
-        return dataclasses.asdict(self)
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
 
     @property
     def cache_dir(self) -> Path:
         """Where datasets and features are cached."""
-        if self.run.cache_dir:
-            return Path(self.run.cache_dir).expanduser()
+        if self.run.cache_dir:  # type: ignore[attr-defined]
+            return Path(self.run.cache_dir).expanduser()  # type: ignore[attr-defined]
         env = os.environ.get(DEFAULT_CACHE_ENV)
         return Path(env).expanduser() if env else Path.home() / ".cache" / "edge-audio-nas"
 
     @property
     def run_name(self) -> str:
         """Run folder name: ``run.name`` or the dataset name."""
-        return self.run.name or self.data.dataset
+        return self.run.name or self.data.dataset  # type: ignore[attr-defined]
 
 
-def build_config(config_file: str | Path | None, overrides: dict[str, Any]) -> PipelineConfig:
-    """Resolve the config: dataclass defaults < config file < command-line overrides.
+def _sections() -> dict[str, type]:
+    core = dict(CORE_SECTIONS)
+    latency = core.pop("latency")
+    return {**core, **stage_sections(), "latency": latency}
+
+
+# One typed section per concern: run, data, features, train, then one per stage that owns one
+# (registered in pipeline.stages: baseline, nas, ...), then latency; the config file uses the same
+# section names.
+PipelineConfig = dataclasses.make_dataclass(
+    "PipelineConfig",
+    [(name, cls, field(default_factory=cls)) for name, cls in _sections().items()],
+    bases=(_PipelineConfigMethods,),
+    frozen=True,
+)
+PipelineConfig.__module__ = __name__
+PipelineConfig.__doc__ = "The resolved configuration: one typed section per concern and per stage that owns one."
+
+
+def build_config(
+    config_file: str | Path | None, overrides: dict[str, Any], base: dict[str, Any] | None = None
+) -> PipelineConfig:
+    """Resolve the config: dataclass defaults < ``base`` < config file < command-line overrides.
 
     Args:
-        config_file: Optional YAML/TOML/JSON file with sections ``run``, ``data``, ``features``.
+        config_file: Optional YAML/TOML/JSON file with the sections of :data:`PipelineConfig`.
         overrides: Nested dict of values given on the command line (``None`` values are ignored).
+        base: Settings under the file, e.g. an existing run folder's ``config.json``.
 
     Raises:
         UserError: Unknown keys, wrong types or invalid values, naming the field.
@@ -82,9 +103,11 @@ def build_config(config_file: str | Path | None, overrides: dict[str, Any]) -> P
     data = load_config_file(config_file) if config_file else {}
     where = f"config file {config_file}" if config_file else "config"
     check_known_keys(PipelineConfig, data)
+    if base:
+        check_known_keys(PipelineConfig, base)
     # Partial sections are laid over the full defaults, so a nested section with its own default
     # (e.g. nas.proxy, a short TrainConfig) keeps the fields the user did not set.
-    merged = merge_dicts(merge_dicts(PipelineConfig().to_dict(), data), _drop_none(overrides))
+    merged = merge_dicts(merge_dicts(merge_dicts(PipelineConfig().to_dict(), base or {}), data), _drop_none(overrides))
     return dataclass_from_dict(PipelineConfig, merged, where=where)
 
 

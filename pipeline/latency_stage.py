@@ -7,10 +7,10 @@ from pathlib import Path
 
 from common.atomic import atomic_write_json
 from common.errors import UserError
-from latency_tables.collect import collect_table
+from latency_tables.collect import CollectionReport, collect_table
 from latency_tables.registry import SHIPPED_TABLES, cached_table, load_device, table_path
 from latency_tables.table import LatencyTable
-from latency_tables.validate import validate_table, write_validation
+from latency_tables.validate import ValidationReport, validate_table, write_validation
 from pipeline.config import PipelineConfig
 from search_spaces import create_search_space
 
@@ -49,59 +49,79 @@ def resolve_table(cfg: PipelineConfig, device: str | None = None) -> LatencyTabl
     return load_device(device)
 
 
-def run_latency_table(cfg: PipelineConfig, run_dir: Path) -> None:
-    """``--mode latency-table``: measure this device's ops into ``<tables_dir>/<device>.csv``."""
+def run_latency_table(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> CollectionReport:
+    """``--mode latency-table``: measure this device's ops into ``<tables_dir>/<device>.csv``.
+
+    A collection always continues what the table holds (``resume`` changes nothing).
+    """
     if not cfg.latency.device:
         raise UserError("--mode latency-table needs --device-name NAME (the name the table is saved and found under)")
     tables_dir = Path(cfg.latency.tables_dir) if cfg.latency.tables_dir else SHIPPED_TABLES
     shape = model_input_shape(cfg.latency.space, cfg)
     print(
         f"collecting latency table '{cfg.latency.device}' for space {cfg.latency.space}, input {shape}, "
-        f"{cfg.latency.timing.threads} thread(s), budget {cfg.latency.max_minutes:g} min -> {tables_dir}"
+        f"{cfg.latency.timing.threads} thread(s), budget {cfg.latency.max_minutes:g} min -> {tables_dir}",
+        flush=True,
     )
     report = collect_table(cfg.latency, cfg.latency.device, shape, tables_dir, progress=cfg.run.progress)
-    print(
+    summary = dataclasses.asdict(report) | {"csv_path": str(report.csv_path), "coverage": report.coverage}
+    atomic_write_json(run_dir / "latency_table_report.json", summary)
+    return report
+
+
+def table_summary(report: CollectionReport, run_dir: Path) -> list[str]:
+    """What a collection measured, left out, re-timed and calibrated."""
+    lines = [
         f"measured {report.measured_now} new op(s) in {report.wall_s:.0f} s; coverage "
         f"{report.measured_before + report.measured_now}/{report.n_ops} ({report.coverage:.1%})"
-    )
+    ]
     if report.left_out:
         left = ", ".join(f"{k}: {v}" for k, v in report.left_out.items())
-        print(f"left out (time budget; predictions interpolate them): {left}. Run the same command again to continue.")
+        lines.append(
+            f"left out (time budget; predictions interpolate them): {left}. Run the same command again to continue."
+        )
     if report.references_rechecked:
-        print(
+        lines.append(
             f"timed {len(report.references_rechecked)} op context(s) again that some op had measured faster than; "
             f"{report.rows_corrected} op row(s) corrected"
         )
     if report.failed:
-        print(f"{len(report.failed)} op(s) failed to export or run, e.g. {report.failed[0][0]}: {report.failed[0][1]}")
+        lines.append(
+            f"{len(report.failed)} op(s) failed to export or run, e.g. {report.failed[0][0]}: {report.failed[0][1]}"
+        )
     if report.calibration:
         cal = report.calibration
-        print(
+        lines.append(
             f"calibration on {cal['n_models']} whole models: measured = {cal['scale']:.4f} x summed "
             f"{cal['offset_ms']:+.4f} ms"
         )
-    summary = dataclasses.asdict(report) | {"csv_path": str(report.csv_path), "coverage": report.coverage}
-    atomic_write_json(run_dir / "latency_table_report.json", summary)
+    return lines
 
 
-def run_validate_latency(cfg: PipelineConfig, run_dir: Path) -> None:
+def run_validate_latency(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> ValidationReport:
     """``--mode validate-latency``: measure random specs here and compare with the table's predictions."""
     table = resolve_table(cfg)
     table.check_compatible(cfg.latency.space, model_input_shape(cfg.latency.space, cfg))
     print(
         f"validating table '{table.name}' on {cfg.latency.validate_n} random {table.space} specs "
-        f"(two measurement passes, {cfg.latency.timing.sessions} sessions each)"
+        f"(two measurement passes, {cfg.latency.timing.sessions} sessions each)",
+        flush=True,
     )
     report = validate_table(table, cfg.latency.validate_n, cfg.latency.seed, cfg.latency.timing, cfg.run.progress)
-    out = run_dir / "latency"
-    write_validation(report, out, table.name)
-    print(f"prediction:     {report.prediction.line()}")
+    write_validation(report, run_dir / "latency", table.name)
+    return report
+
+
+def validation_summary(report: ValidationReport, run_dir: Path) -> list[str]:
+    """Prediction error against measurement, beside the measurement's own noise floor."""
+    lines = [f"prediction:     {report.prediction.line()}"]
     if report.above_0_1ms:
-        print(f"  >= 0.1 ms:    {report.above_0_1ms.line()}")
-    print(f"uncalibrated:   {report.prediction_uncalibrated.line()}")
-    print(f"noise floor:    {report.noise_floor.line()}  (pass A vs pass B)")
-    print(
+        lines.append(f"  >= 0.1 ms:    {report.above_0_1ms.line()}")
+    lines += [
+        f"uncalibrated:   {report.prediction_uncalibrated.line()}",
+        f"noise floor:    {report.noise_floor.line()}  (pass A vs pass B)",
         f"cost per spec: prediction {report.predict_ms_per_spec:.2f} ms, "
-        f"measurement {report.measure_ms_per_spec:.1f} ms"
-    )
-    print(f"results in {out}/ (latency_validation.csv, .json, .png)")
+        f"measurement {report.measure_ms_per_spec:.1f} ms",
+        f"results in {run_dir / 'latency'}/ (latency_validation.csv, .json, .png)",
+    ]
+    return lines

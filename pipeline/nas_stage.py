@@ -9,6 +9,7 @@ from latency_tables.device_info import device_metadata
 from latency_tables.table import LatencyTable
 from nas.config import SearchConfig
 from nas.problem import Constraint, ObjectiveSpec
+from nas.runfolder import SearchPaths
 from nas.search import SearchResult, run_search
 from pipeline.config import PipelineConfig
 from pipeline.data_stage import prepare_features
@@ -142,6 +143,21 @@ def search_config(cfg: PipelineConfig) -> SearchConfig:
         )
     except ValueError as exc:
         raise UserError(f"nas: {exc}") from None
+
+
+def check_folder(run_dir: Path, resume: bool) -> None:
+    """Refuse, before anything is written, a new search into a folder holding one, or a resume without one.
+
+    Raises:
+        UserError: Naming what the folder holds and what to do.
+    """
+    has_search = SearchPaths(run_dir).has_search()  # the engine's own test (settings, journal or checkpoint)
+    if resume and not has_search:
+        raise UserError(f"--resume: {run_dir} holds no search to continue (nothing in nas/); drop --resume")
+    if not resume and has_search:
+        raise UserError(
+            f"{run_dir} already holds a search: continue it with --resume, or start a new one with another --out"
+        )
 
 
 def run_nas(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> SearchResult:

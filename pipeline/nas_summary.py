@@ -14,26 +14,28 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def print_summary(result: SearchResult, run_dir: Path, max_rows: int = 12) -> None:
+def summary_lines(result: SearchResult, run_dir: Path, max_rows: int = 12) -> list[str]:
     """Budget used, final hypervolume, the Pareto front (best accuracy first) and where the files are."""
+    lines: list[str] = []
     last = result.history[-1] if result.history else {}
-    print(
+    lines.append(
         f"{result.n_evaluations} candidates ({result.n_full_evaluations} trained, "
         f"{last.get('precheck_rejected', 0)} rejected before training, {result.n_cache_hits} duplicate proposals "
         f"reused, {result.n_replayed} taken from the journal) in {result.wall_s:.0f} s; "
         f"hypervolume {_fmt(last.get('hypervolume', float('nan')))} (reference {last.get('hv_reference', '')})"
     )
     if result.recovery:
-        print("recovered: " + "; ".join(result.recovery))
+        lines.append("recovered: " + "; ".join(result.recovery))
     front = sorted(result.pareto, key=lambda r: -float(r.get("accuracy", r.get("macro_f1", 0)) or 0))
     if not front:
-        print("no feasible candidate yet: relax the constraints or raise --nas-generations")
+        lines.append("no feasible candidate yet: relax the constraints or raise --nas-generations")
     else:
         columns = [c for c in front[0] if c not in ("genome", "generation", "key")]
-        print(f"Pareto front ({len(front)} specs):")
-        print("  " + "  ".join(f"{c:>12}" for c in columns) + "  spec")
+        lines.append(f"Pareto front ({len(front)} specs):")
+        lines.append("  " + "  ".join(f"{c:>12}" for c in columns) + "  spec")
         for row in front[:max_rows]:
-            print("  " + "  ".join(f"{_fmt(row[c]):>12}" for c in columns) + f"  {row['key']}")
+            lines.append("  " + "  ".join(f"{_fmt(row[c]):>12}" for c in columns) + f"  {row['key']}")
         if len(front) > max_rows:
-            print(f"  ... {len(front) - max_rows} more in pareto.csv")
-    print(f"results in {run_dir}/nas/ (journal.jsonl, checkpoint.json, history.csv, pareto.csv)")
+            lines.append(f"  ... {len(front) - max_rows} more in pareto.csv")
+    lines.append(f"results in {run_dir}/nas/ (journal.jsonl, checkpoint.json, history.csv, pareto.csv)")
+    return lines

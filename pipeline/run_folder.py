@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from common.atomic import atomic_write_json
 from common.errors import UserError
-from nas.runfolder import SearchPaths
 from pipeline.config import PipelineConfig
+from pipeline.stage import Stage
 
 
 def default_run_dir(cfg: PipelineConfig, mode: str = "nas") -> Path:
@@ -15,22 +17,51 @@ def default_run_dir(cfg: PipelineConfig, mode: str = "nas") -> Path:
     return Path("runs") / (cfg.run.name or f"{cfg.data.dataset}-{mode}")
 
 
-def check_run_folder(mode: str, run_dir: Path, resume: bool) -> None:
-    """Refuse, before anything is written, a run that would clash with what the folder holds.
+def run_folder_config(stage: Stage, out: str | None) -> dict[str, Any]:
+    """The settings a mode working on an existing run starts from: that run's ``config.json``.
 
     Raises:
-        UserError: ``--resume`` without a run to continue, or a new search into a folder that
-            already holds one.
+        UserError: ``--out`` is missing, is not a run folder, or its ``config.json`` is unreadable.
     """
-    has_search = SearchPaths(run_dir).has_search()  # the engine's own test (settings, journal or checkpoint)
+    if stage.run_folder != "existing":
+        return {}
+    if not out:
+        raise UserError(
+            f"--mode {stage.mode} works on an existing run folder: give it with --out RUN (a folder written by "
+            "--mode baseline or --mode nas)"
+        )
+    path = Path(out) / "config.json"
+    if not Path(out).is_dir():
+        raise UserError(f"--out {out} is not a folder; --mode {stage.mode} needs a run folder made by --mode "
+                        "baseline or --mode nas")  # fmt: skip
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path} is not readable as JSON ({type(exc).__name__}); restore it or pass --config") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} must hold a mapping of config sections")
+    return data
+
+
+def prepare_run_folder(stage: Stage, cfg: PipelineConfig, out: str | None, resume: bool) -> Path | None:
+    """Resolve the run folder of ``stage``, check it, and create it (recording ``config.json``) if the stage does.
+
+    Raises:
+        UserError: ``--resume`` without a run to continue, or the stage's own folder check refuses.
+    """
+    if stage.run_folder == "none":
+        return Path(out) if out else None
+    run_dir = Path(out) if out else default_run_dir(cfg, stage.mode)
     if resume and not run_dir.is_dir():
         raise UserError(f"--resume: there is no run folder {run_dir} to continue; start a run there without --resume")
-    if mode == "nas" and resume and not has_search:
-        raise UserError(f"--resume: {run_dir} holds no search to continue (nothing in nas/); drop --resume")
-    if mode == "nas" and not resume and has_search:
-        raise UserError(
-            f"{run_dir} already holds a search: continue it with --resume, or start a new one with another --out"
-        )
+    check = stage.function("check_folder")
+    if check is not None:
+        check(run_dir, resume)
+    if stage.run_folder == "new":
+        init_run_folder(run_dir, cfg, resume=resume)
+    return run_dir
 
 
 def init_run_folder(run_dir: Path, cfg: PipelineConfig, resume: bool = False) -> Path:
