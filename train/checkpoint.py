@@ -13,7 +13,8 @@ A checkpoint is one dict (format version 1)::
         "best": {"epoch": 5, "val_macro_f1": 0.93, "val_accuracy": 0.94},
         "history": [{"epoch": 1, "lr": ..., "train_loss": ..., "val_macro_f1": ..., ...}, ...],
         "rng": {"numpy": bit_generator.state, "torch": ByteTensor, "cuda": ByteTensor | None},
-        "config": {"train": asdict(TrainConfig), "data": {"cache_key", "classes", "input_shape", "n_train"}},
+        "config": {"train": asdict(TrainConfig), "data": {"fingerprint", "classes", "input_shape", "n_train"},
+                   "distill": None or {"teacher", "temperature", "alpha"}},
     }
 
 Files are read with ``torch.load(weights_only=True)``, so they can hold nothing but tensors and

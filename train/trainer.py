@@ -1,9 +1,10 @@
 """Training of one classifier on cached features: the NAS accuracy proxy and full training alike.
 
 AdamW with a per-step linear warm-up then cosine schedule, label smoothing, gradient clipping,
-optional SpecAugment and mixup, early stopping on validation macro-F1, and resumable
-checkpoints. Only the train and val splits are read; the test split is left to the caller's
-final evaluation (:func:`train.evaluate.evaluate_model`).
+optional SpecAugment and mixup, optional knowledge distillation from a frozen teacher
+(:mod:`train.distill`), early stopping on validation macro-F1, and resumable checkpoints. Only
+the train and val splits are read; the test split is left to the caller's final evaluation
+(:func:`train.evaluate.evaluate_model`).
 
 Determinism: all randomness comes from ``cfg.seed`` (a numpy generator for shuffling and
 augmentation, torch's generators for initialisation and dropout, forked so the caller's torch
@@ -35,7 +36,8 @@ from common.errors import UserError
 from train.augment import mixup, spec_augment
 from train.checkpoint import FORMAT_VERSION, capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from train.device import autocast, cuda_determinism, resolve_amp, resolve_device
-from train.evaluate import split_metrics
+from train.distill import Teacher, distillation_loss
+from train.evaluate import predict_logits, split_metrics
 from train.feature_set import Features
 from train.loader import SplitData
 from train.train_config import RESUME_FREE_FIELDS, TrainConfig
@@ -54,8 +56,10 @@ class TrainResult:
             highest accuracy of any epoch (another epoch may have had a higher accuracy).
         best_epoch: 1-based epoch of the best validation macro-F1, whose weights the model holds on return.
         history: One row per completed epoch: ``epoch``, ``lr`` (of the epoch's last step),
-            ``train_loss``, ``train_accuracy`` (on the augmented batches), ``train_s``,
-            ``val_loss``, ``val_accuracy``, ``val_macro_f1`` and ``val_s``.
+            ``train_loss`` (the distillation loss when distilling), ``train_accuracy`` (on the
+            augmented batches), ``train_s``, ``val_loss`` (plain cross-entropy), ``val_accuracy``,
+            ``val_macro_f1`` and ``val_s``.
+        distilled_from: The :class:`train.distill.Teacher` identity, or None without a teacher.
     """
 
     best_val_macro_f1: float
@@ -72,6 +76,7 @@ class TrainResult:
     resumed_from_epoch: int  # epochs already done in last.pt when resuming (0: fresh start)
     best_path: str | None  # best.pt, or None when nothing was written
     last_path: str | None
+    distilled_from: str | None = None  # the teacher's identity, or None when trained without a teacher
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for JSON."""
@@ -85,6 +90,7 @@ def train_model(
     out_dir: str | Path | None = None,
     spec: str = "",
     resume: bool = False,
+    teacher: Teacher | None = None,
 ) -> TrainResult:
     """Train ``model`` on the train split, select on the val split, and return the best epoch's scores.
 
@@ -97,14 +103,18 @@ def train_model(
         out_dir: Folder for ``best.pt`` and ``last.pt``; None (the NAS proxy) writes no file at all.
         spec: The model's architecture string, stored in and checked against checkpoints.
         resume: Continue from ``out_dir/last.pt`` when it exists (a finished run returns at once).
+        teacher: Distil from this frozen teacher (None: plain training). It is moved to the
+            training device and kept in eval mode. Without augmentation its logits are computed
+            once for all training rows; with SpecAugment or mixup, per batch on the very inputs
+            the student sees. Its identity and settings are stored in the checkpoints.
 
     Returns:
         The best validation macro-F1 and accuracy, their epoch, the per-epoch history, timings
         and checkpoint paths.
 
     Raises:
-        UserError: A checkpoint of another spec or config, a corrupt checkpoint, or an
-            unavailable device.
+        UserError: A checkpoint of another spec, config or teacher, a corrupt checkpoint, an
+            unavailable device, or a teacher of other classes or input shape than ``features``.
 
     Example:
         >>> result = train_model(build(spec, features.n_classes, features.input_shape), features,
@@ -123,7 +133,8 @@ def train_model(
                 [torch.cuda.current_device() if device.index is None else device.index] if device.type == "cuda" else []
             )
             with torch.random.fork_rng(devices=fork_devices):
-                run = _Run(model, features, cfg, device, Path(out_dir) if out_dir is not None else None, spec)
+                folder = Path(out_dir) if out_dir is not None else None
+                run = _Run(model, features, cfg, device, folder, spec, teacher)
                 if resume:
                     run.resume()
                 run.fit()
@@ -178,6 +189,7 @@ class _Run:
         device: torch.device,
         out_dir: Path | None,
         spec: str,
+        teacher: Teacher | None = None,
     ) -> None:
         self.cfg, self.device, self.out_dir, self.spec = cfg, device, out_dir, spec
         self.amp_dtype = resolve_amp(cfg.amp, device)
@@ -186,6 +198,10 @@ class _Run:
                 f"train.spec_augment masks spectrograms, but the features are {features.config.kind} inputs of "
                 f"shape {features.input_shape}; turn spec_augment off"
             )
+        self.teacher = _prepare_teacher(teacher, model, features, device)
+        augmented = cfg.spec_augment.enabled or cfg.mixup_alpha > 0
+        self.cache_teacher_logits = teacher is not None and not augmented and _CACHE_TEACHER_LOGITS
+        self.teacher_logits: torch.Tensor | None = None  # float32 (n_train, n_classes) on the device, when cached
         _seed_torch(cfg.seed, device)
         if cfg.reinit:  # before moving, so a model built on the CPU starts equal on every device
             reset_parameters(model)
@@ -206,6 +222,7 @@ class _Run:
             "input_shape": list(features.input_shape),
             "n_train": len(self.train_data),
         }
+        self.distill_info = None if teacher is None else teacher.checkpoint_info()
         self.epoch = 0
         self.best: dict[str, float] = {"epoch": 0, "val_macro_f1": -math.inf, "val_accuracy": 0.0}
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -220,6 +237,8 @@ class _Run:
         """Run the remaining epochs, then load the best epoch's weights into the model."""
         total = self.cfg.epochs * self.steps_per_epoch
         desc = self.spec or "train"
+        if self.cache_teacher_logits and not self.finished:
+            self.teacher_logits = self._predict_teacher()
         with tqdm(
             total=total,
             initial=self.epoch * self.steps_per_epoch,
@@ -255,8 +274,12 @@ class _Run:
         order = order[: self.steps_per_epoch * cfg.batch_size]  # drop the last incomplete batch
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.long, device=self.device)
-        for x, y in self.train_data.batches(cfg.batch_size, order):
-            logits, loss = self._step(spec_augment(x, cfg.spec_augment, self.rng), y)
+        positions = None if self.teacher_logits is None else torch.from_numpy(order).to(self.device)
+        for i, (x, y) in enumerate(self.train_data.batches(cfg.batch_size, order)):
+            cached = None
+            if positions is not None:  # batch i holds the rows at order[i * batch_size : (i + 1) * batch_size]
+                cached = self.teacher_logits[positions[i * cfg.batch_size : (i + 1) * cfg.batch_size]]
+            logits, loss = self._step(spec_augment(x, cfg.spec_augment, self.rng), y, cached)
             loss_sum += loss.detach() * len(y)
             correct += (logits.detach().argmax(dim=1) == y).sum()
             bar.update(1)
@@ -269,17 +292,23 @@ class _Run:
             "train_s": time.perf_counter() - start_s,
         }
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimiser step; returns the logits and the (mixed) loss."""
+    def _step(
+        self, x: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step; returns the logits and the (mixed, distilled) loss.
+
+        ``teacher_logits`` are the cached ones of this batch; when distilling without a cache they
+        are computed here, on the (augmented and mixed) inputs the student sees.
+        """
         cfg = self.cfg
         y_other, lam = y, 1.0
         if cfg.mixup_alpha > 0:
             x, y_other, lam = mixup(x, y, cfg.mixup_alpha, self.rng)
+        if self.teacher is not None and teacher_logits is None:
+            teacher_logits = self._teacher_forward(x)
         with autocast(self.device, self.amp_dtype):
             logits = self.model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-            if lam < 1.0:
-                loss = lam * loss + (1.0 - lam) * F.cross_entropy(logits, y_other, label_smoothing=cfg.label_smoothing)
+            loss = self._loss(logits, y, y_other, lam, teacher_logits)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if cfg.grad_clip_norm is not None:
@@ -290,6 +319,36 @@ class _Run:
         self.scaler.update()
         self.scheduler.step()
         return logits, loss
+
+    def _loss(
+        self, logits: torch.Tensor, y: torch.Tensor, y_other: torch.Tensor, lam: float, teacher: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Cross-entropy (mixed when ``lam < 1``), or the distillation loss when there is a teacher."""
+        smoothing = self.cfg.label_smoothing
+        if self.teacher is None:
+            loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
+            if lam < 1.0:
+                loss = lam * loss + (1.0 - lam) * F.cross_entropy(logits, y_other, label_smoothing=smoothing)
+            return loss
+        assert teacher is not None
+        d = self.teacher.config
+        return distillation_loss(logits, teacher, y, d.temperature, d.alpha, smoothing, y_other, lam)
+
+    def _teacher_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The teacher's float32 logits of one training batch (eval mode, no gradient, same autocast)."""
+        assert self.teacher is not None
+        with torch.no_grad(), autocast(self.device, self.amp_dtype):
+            return self.teacher.model(x).float()
+
+    def _predict_teacher(self) -> torch.Tensor:
+        """The teacher's float32 logits of every training row, by position, on the training device.
+
+        Batched as the training steps are (``batch_size``), so a cached logit is computed as the
+        per-batch path would compute it, and it does not depend on the resume-free ``eval_batch_size``.
+        """
+        assert self.teacher is not None
+        logits = predict_logits(self.teacher.model, self.train_data, self.cfg.batch_size, self.amp_dtype)
+        return logits.clone()  # an ordinary tensor, not an inference-mode one, so autograd may save it
 
     def _validate(self) -> dict[str, float]:
         start_s = time.perf_counter()
@@ -337,7 +396,11 @@ class _Run:
             "best_model": self.best_state,  # resume needs it even if best.pt is lost or one epoch ahead
             "history": [dict(row) for row in self.history],
             "rng": capture_rng(self.rng, self.device),
-            "config": {"train": dataclasses.asdict(self.cfg), "data": dict(self.data_info)},
+            "config": {
+                "train": dataclasses.asdict(self.cfg),
+                "data": dict(self.data_info),
+                "distill": None if self.distill_info is None else dict(self.distill_info),
+            },
         }
 
     def resume(self) -> None:
@@ -374,6 +437,7 @@ class _Run:
         current = dataclasses.asdict(self.cfg)
         changed = sorted(k for k in current if k not in RESUME_FREE_FIELDS and saved["train"].get(k) != current[k])
         changed += [f"data.{k}" for k in self.data_info if saved["data"].get(k) != self.data_info[k]]
+        changed += _distill_changes(saved.get("distill"), self.distill_info)
         if changed:
             raise UserError(
                 f"cannot resume from {path}: it was trained with different settings ({', '.join(changed)}); "
@@ -398,6 +462,7 @@ class _Run:
             resumed_from_epoch=self.resumed_from,
             best_path=str(self.out_dir / "best.pt") if written else None,
             last_path=str(self.out_dir / "last.pt") if written else None,
+            distilled_from=None if self.teacher is None else self.teacher.identity,
         )
 
 
@@ -410,6 +475,30 @@ def _seed_torch(seed: int, device: torch.device) -> None:
 
 
 _AMP_NAMES = {None: "off", torch.float16: "fp16", torch.bfloat16: "bf16"}
+
+# Cache the teacher's logits of un-augmented training rows once (False: per batch; tests compare the two).
+_CACHE_TEACHER_LOGITS = True
+
+
+def _prepare_teacher(
+    teacher: Teacher | None, student: nn.Module, features: Features, device: torch.device
+) -> Teacher | None:
+    """Check the teacher fits the features, move it to the training device and freeze it."""
+    if teacher is None:
+        return None
+    if teacher.model is student:
+        raise ValueError("the teacher must be another module than the student being trained")
+    teacher.check_compatible(features)
+    teacher.model.to(device)
+    teacher.freeze()
+    return teacher
+
+
+def _distill_changes(saved: dict[str, Any] | None, current: dict[str, Any] | None) -> list[str]:
+    """The distillation fields that differ between a checkpoint and this run (teacher added or removed too)."""
+    if saved is None or current is None:
+        return [] if saved is current else ["distill.teacher"]
+    return [f"distill.{k}" for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
