@@ -18,6 +18,7 @@ from pipeline.flags import GLOBAL_FLAGS, SHARED_FLAGS, Flag, overrides
 from pipeline.stage import Stage
 from pipeline.stages import DEFAULT_MODE, STAGES, get_stage
 
+PACKAGES = ("common", "pipeline", "nas", "search_spaces", "latency_tables", "train", "quantize", "reports")
 MODES = tuple(s.mode for s in STAGES)
 BUILT_MODES = tuple(s.mode for s in STAGES if s.built)
 
@@ -81,7 +82,11 @@ def overrides_from_args(args: argparse.Namespace, stage: Stage | None = None) ->
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # the project's own loggers speak at INFO; libraries only at WARNING (onnxruntime.quantization, for
+    # one, logs every tensor it leaves unquantized at INFO on the root logger)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    for package in PACKAGES:
+        logging.getLogger(package).setLevel(logging.INFO)
     # loky reaps idle workers at shutdown and warns about it; nothing is lost (results are journaled)
     warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given to the executor")
     try:

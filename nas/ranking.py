@@ -125,6 +125,29 @@ def crowding_distance(points: Sequence[Sequence[float]]) -> list[float]:
     return distance
 
 
+def thin_by_crowding(points: Sequence[Sequence[float]], k: int) -> list[int]:
+    """Indices of ``k`` points of one front that keep it covered: drop the most crowded one at a time.
+
+    The point with the smallest crowding distance (recomputed after every removal; the later
+    point on ties) is removed until ``k`` remain, so the extremes of every objective stay (they
+    have infinite distance) and the kept points spread along the front. Objectives should be on
+    comparable scales (e.g. normalised to their reference box) before calling this.
+
+    Args:
+        points: Objective vectors of the front's members.
+        k: How many to keep (all, if there are no more than ``k``).
+
+    Returns:
+        The kept indices, in their original order.
+    """
+    kept = list(range(len(points)))
+    while len(kept) > max(k, 0):
+        distance = crowding_distance([points[i] for i in kept])
+        worst = min(range(len(kept)), key=lambda j: (distance[j], -j))
+        kept.pop(worst)
+    return kept
+
+
 def survival(items: Sequence[Ranked], k: int) -> tuple[list[int], list[float]]:
     """Pick ``k`` survivors by constrained rank, then crowding (NSGA-II environmental selection).
 

@@ -4,80 +4,24 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from joblib import Parallel, delayed
 
 from common.atomic import atomic_write_json, atomic_write_text
-from common.errors import UserError
 from pipeline.config import PipelineConfig
-from search_spaces import create_search_space, get_baseline, profile
-from train.evaluate import evaluate_model
+from pipeline.final_training import TrainJob, train_and_test
+from search_spaces import get_baseline, profile
 from train.feature_set import load_features
 from train.metrics import aggregate_metrics
 from train.train_config import TrainConfig
-from train.trainer import train_model
-
-
-def run_dir_of(run_dir: Path, name: str, k: int) -> Path:
-    """Folder of one training run: ``models/<name>`` for the first seed, ``models/<name>/seed<k>`` after."""
-    base = run_dir / "models" / name
-    return base if k == 0 else base / f"seed{k}"
-
-
-def _settings(name: str, train_cfg: TrainConfig, data: str) -> dict[str, Any]:
-    """What decides a training run's result (progress display aside)."""
-    return {"spec": str(get_baseline(name)), "train": asdict(replace(train_cfg, progress=False)), "data": data}
-
-
-def _check_same(folder: Path, stored: dict[str, Any], settings: dict[str, Any]) -> None:
-    changed = [f"{section}: {stored.get(section)!r} -> {settings[section]!r}" for section in ("spec", "data")
-               if stored.get(section) != settings[section]]  # fmt: skip
-    old_train, new_train = stored.get("train", {}), settings["train"]
-    changed += [f"train.{k}: {old_train.get(k)!r} -> {v!r}" for k, v in new_train.items() if old_train.get(k) != v]
-    if changed:
-        raise UserError(
-            f"{folder} holds a run trained with other settings ({'; '.join(changed[:4])}); "
-            "use another --out, or delete that folder to train it again"
-        )
 
 
 def _train_one(run_dir: Path, name: str, k: int, train_cfg: TrainConfig, resume: bool) -> dict[str, Any]:
-    """Train and test one (baseline, seed); runs in a worker process.
-
-    A finished run with the same settings is reused; one with other settings is refused. An
-    unfinished one continues from its ``last.pt`` under ``resume``, else starts over.
-    """
-    out = run_dir_of(run_dir, name, k)
-    features = load_features(run_dir)
-    settings = _settings(name, train_cfg, features.fingerprint)
-    done, started = out / "run.json", out / "settings.json"
-    if done.is_file():
-        record = json.loads(done.read_text())
-        _check_same(out, record.get("settings", {}), settings)
-        return record
-    if resume and started.is_file():
-        _check_same(out, json.loads(started.read_text()), settings)
-    atomic_write_json(started, settings)
-    spec = get_baseline(name)
-    model = create_search_space(spec.space).build(spec, features.n_classes, features.input_shape)
-    start = time.perf_counter()
-    result = train_model(model, features, train_cfg, out_dir=out, spec=str(spec), resume=resume and out.exists())
-    test = evaluate_model(model, features, "test", batch_size=train_cfg.eval_batch_size)
-    record = {
-        "model": name,
-        "seed": train_cfg.seed,
-        "spec": str(spec),
-        "settings": settings,
-        "train": result.to_dict() | {"wall_s": time.perf_counter() - start},
-        "test": test,
-    }
-    atomic_write_json(done, record)
-    return record
+    """Train and test one (baseline, seed) in a worker process (see :func:`pipeline.final_training.train_and_test`)."""
+    return train_and_test(run_dir, TrainJob(name, str(get_baseline(name)), k, train_cfg, "baseline"), resume)
 
 
 def _write_model_metrics(run_dir: Path, name: str, records: list[dict[str, Any]], cfg: PipelineConfig) -> dict:

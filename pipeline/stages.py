@@ -7,7 +7,10 @@ flag warnings, config sections and dispatch all come from this table.
 from __future__ import annotations
 
 from pipeline.baseline_config import BaselineConfig
+from pipeline.flags import Flag
 from pipeline.nas_config import NasConfig
+from pipeline.predict_config import PredictConfig
+from pipeline.quantize_config import QuantizeConfig
 from pipeline.stage import Stage
 
 _LATENCY_READS = ("device_name", "space", "threads", "tables_dir")
@@ -40,7 +43,72 @@ STAGES: tuple[Stage, ...] = (
         section=("nas", NasConfig),
         check_folder="pipeline.nas_stage:check_folder",
     ),
-    Stage("quantization", "INT8 export and re-measurement of the Pareto survivors"),
+    Stage(
+        "quantization",
+        "survivors and baselines of a run folder: full training, distillation, ONNX, INT8, all re-measured",
+        run="pipeline.quantize_stage:run",
+        summary="pipeline.quantize_stage:summary",
+        flags=("epochs", "seeds", "threads", "device_name", "tables_dir"),
+        own_flags=(
+            Flag(
+                "--survivors",
+                "search front members kept for full training (crowding thinning; default 5)",
+                ("quantize.survivors",),
+                kwargs={"type": int, "metavar": "K"},
+                group="deployment",
+            ),
+            Flag(
+                "--teacher",
+                "distillation teacher: auto, a model of the run, or a checkpoint .pt",
+                ("quantize.distill.teacher",),
+                kwargs={"metavar": "NAME"},
+                group="deployment",
+            ),
+            Flag(
+                "--max-accuracy-drop",
+                "accuracy-aware INT8: largest validation drop vs fp32, in points (0.5)",
+                ("quantize.max_accuracy_drop_pts",),
+                kwargs={"type": float, "metavar": "PTS"},
+                group="deployment",
+            ),
+            Flag(
+                "--calibration-method",
+                "static INT8 calibration",
+                ("quantize.calibration_method",),
+                kwargs={"choices": ("minmax", "entropy", "percentile")},
+                group="deployment",
+            ),
+        ),
+        flag_targets=(("seeds", ("quantize.seeds",)),),
+        section=("quantize", QuantizeConfig),
+        run_folder="existing",
+        check_folder="pipeline.quantize_stage:check_folder",
+    ),
+    Stage(
+        "predict",
+        "classify audio files (or folders) with an exported ONNX model: --model FILE.onnx PATH...",
+        run="pipeline.predict_stage:run",
+        summary="pipeline.predict_stage:summary",
+        own_flags=(
+            Flag(
+                "--model",
+                "ONNX model to classify with (its model card .json beside it)",
+                ("predict.model",),
+                kwargs={"metavar": "FILE.onnx"},
+                group="predict",
+            ),
+            Flag(
+                "inputs",
+                "audio files or folders to classify (--mode predict)",
+                ("predict.inputs",),
+                kwargs={"nargs": "*", "metavar": "PATH"},
+                positional=True,
+                group="predict",
+            ),
+        ),
+        section=("predict", PredictConfig),
+        run_folder="none",
+    ),
     Stage("reports", "Pareto plots, CSV and LaTeX tables from a run folder"),
     Stage("full", "everything above in order"),
     Stage(

@@ -81,7 +81,12 @@ def cache_key(dataset: AudioDataset, cfg: FeatureConfig) -> str:
 Extracted = tuple[np.ndarray | None, str | None, float]  # features or None, reason if None, duration in s
 
 
-def _extract_one(path: str, cfg: FeatureConfig) -> Extracted:
+def extract_file(path: str, cfg: FeatureConfig) -> Extracted:
+    """Features of one audio file exactly as the cache holds them (read, resample, crop/pad, features).
+
+    Returns:
+        ``(features, None, duration_s)``, or ``(None, reason, 0.0)`` for an unusable file.
+    """
     try:
         samples = read_audio(path, cfg.sample_rate)
     except BadAudioError as exc:
@@ -90,7 +95,7 @@ def _extract_one(path: str, cfg: FeatureConfig) -> Extracted:
 
 
 def _extract_chunk(paths: list[str], cfg: FeatureConfig) -> list[Extracted]:
-    return [_extract_one(p, cfg) for p in paths]
+    return [extract_file(p, cfg) for p in paths]
 
 
 def _durations(seconds: list[float], clip_seconds: float) -> dict[str, float | int]:

@@ -1,0 +1,235 @@
+"""One trained model to its deployment variants, each re-measured on the artifact.
+
+Variants: fp32 ONNX, dynamic, static and accuracy-aware INT8 (and QAT); each is measured for
+accuracy in ONNX Runtime over the whole test split, file size and latency.
+
+Every variant's measurement is written to ``quantization/<name>.<variant>.json`` with the settings
+that produced it; a later run with the same settings reuses it (a killed run redoes only the
+variant in flight). ONNX files and their model cards are in ``onnx/<name>.<variant>.{onnx,json}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from common.atomic import atomic_write_json
+from common.errors import UserError
+from common.onnx_export import OnnxExportError
+from latency_tables.device_info import cpu_flags, cpu_model
+from latency_tables.ort_timing import TimingConfig, time_model
+from latency_tables.table import LatencyTable
+from pipeline.final_training import build_for
+from pipeline.quantize_config import QuantizeConfig
+from quantize.accuracy_aware import accuracy_aware_static
+from quantize.export import OnnxParityError, export_model
+from quantize.int8 import quantize_dynamic_int8, quantize_static_int8
+from quantize.model_card import make_card, write_card
+from quantize.ort_eval import evaluate_onnx
+from train.checkpoint import load_model_weights
+from train.feature_set import Features
+
+RESULT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ShipModel:
+    """A fully trained model to export: its run's name, kind, spec, checkpoint and training seed."""
+
+    name: str
+    kind: str  # baseline | nas | distilled
+    spec: str
+    checkpoint: Path
+    seed: int
+    teacher: str | None = None
+
+
+@dataclass
+class _Inputs:
+    """Data every variant of every model uses (read once per stage run)."""
+
+    calibration: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    samples: np.ndarray
+
+
+def stage_inputs(features: Features, cfg: QuantizeConfig, seed: int) -> _Inputs:
+    """Calibration clips (a seeded draw from the train split), the validation split and parity samples.
+
+    Raises:
+        UserError: The train split has too few clips to calibrate with.
+    """
+    train = features.splits.train
+    n = min(cfg.calibration_clips, len(train))
+    rows = np.sort(np.random.default_rng(seed).choice(train, size=n, replace=False))
+    calibration, _ = features.batch(rows)
+    val_x, val_y = features.batch(features.splits.val)
+    return _Inputs(calibration, val_x, val_y, val_x[: min(16, len(val_x))])
+
+
+def _file_sha(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:20]
+
+
+def _settings(model: ShipModel, cfg: QuantizeConfig, timing: TimingConfig, data: str) -> dict[str, Any]:
+    return {
+        "version": RESULT_VERSION,
+        "checkpoint_sha": _file_sha(model.checkpoint),
+        "data": data,
+        "quantize": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("survivors", "seeds", "distill")},
+        "timing": dataclasses.asdict(timing),
+        "onnxruntime": ort.__version__,
+        "cpu": {"model": cpu_model(), "flags": cpu_flags()},
+    }
+
+
+class VariantRunner:
+    """Exports, quantizes and re-measures the variants of one model (see the module docstring)."""
+
+    def __init__(
+        self, run_dir: Path, model: ShipModel, features: Features, cfg: QuantizeConfig, timing: TimingConfig,
+        inputs: _Inputs, table: LatencyTable | None,
+    ) -> None:  # fmt: skip
+        self.run_dir, self.model, self.features, self.cfg, self.timing = run_dir, model, features, cfg, timing
+        self.inputs, self.table = inputs, table
+        self.settings = _settings(model, cfg, timing, features.fingerprint)
+
+    def onnx_path(self, variant: str) -> Path:
+        """``onnx/<name>.<variant>.onnx``."""
+        return self.run_dir / "onnx" / f"{self.model.name}.{variant}.onnx"
+
+    def result_path(self, variant: str) -> Path:
+        """``quantization/<name>.<variant>.json``."""
+        return self.run_dir / "quantization" / f"{self.model.name}.{variant}.json"
+
+    def run(self) -> list[dict[str, Any]]:
+        """Every configured variant's measurement, fp32 first (reused where already measured)."""
+        fp32 = self._variant("fp32", self._export)
+        rows = [fp32]
+        static = None
+        for variant in self.cfg.variants:
+            if variant == "int8_dynamic":
+                rows.append(self._variant(variant, self._dynamic, fp32))
+            elif variant == "int8_static":
+                static = self._variant(variant, self._static, fp32)
+                rows.append(static)
+            elif variant == "int8_static_aa":
+                rows.append(self._variant(variant, self._accuracy_aware, fp32))
+            elif variant == "int8_qat":
+                row = self._qat(fp32, static)
+                if row is not None:
+                    rows.append(row)
+        return rows
+
+    # -- one variant -------------------------------------------------------------------------
+
+    def _variant(self, variant: str, make, fp32: dict[str, Any] | None = None) -> dict[str, Any]:
+        path, result = self.onnx_path(variant), self.result_path(variant)
+        if result.is_file() and path.is_file():
+            stored = json.loads(result.read_text())
+            if stored.get("settings") == self.settings:
+                return stored["row"]
+        start = time.perf_counter()
+        extra = make(path) or {}
+        write_card(path, make_card(path, self.features, model_name=self.model.name, spec=self.model.spec,
+                                   variant=variant))  # fmt: skip
+        row = self._measure(variant, path, fp32) | extra | {"wall_s": round(time.perf_counter() - start, 2)}
+        atomic_write_json(result, {"settings": self.settings, "row": row})
+        return row
+
+    def _measure(self, variant: str, path: Path, fp32: dict[str, Any] | None) -> dict[str, Any]:
+        test = evaluate_onnx(path, self.features, "test")
+        val = evaluate_onnx(path, self.features, "val")
+        timing = time_model(str(path), self.timing.end_to_end(), optimization="all")
+        size_kb = path.stat().st_size / 1024
+        row: dict[str, Any] = {
+            "model": self.model.name, "kind": self.model.kind, "variant": variant, "spec": self.model.spec,
+            "teacher": self.model.teacher or "", "seed": self.model.seed,
+            "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"], "val_accuracy": val["accuracy"],
+            "size_kb": size_kb, "latency_ms": timing.latency_ms, "latency_p90_ms": timing.p90_ms,
+            "onnx": str(path.relative_to(self.run_dir)),
+        }  # fmt: skip
+        if fp32 is None:
+            row.update({"accuracy_delta_pts": 0.0, "val_accuracy_delta_pts": 0.0, "size_ratio": 1.0, "speedup": 1.0})
+            row.update(self._predicted())
+        else:
+            row["accuracy_delta_pts"] = 100 * (test["accuracy"] - fp32["test_accuracy"])
+            row["val_accuracy_delta_pts"] = 100 * (val["accuracy"] - fp32["val_accuracy"])
+            row["size_ratio"] = fp32["size_kb"] / size_kb
+            row["speedup"] = fp32["latency_ms"] / timing.latency_ms
+        return row
+
+    def _predicted(self) -> dict[str, Any]:
+        """The fp32 latency the device table predicts for this spec, where the table applies."""
+        if self.table is None:
+            return {"predicted_latency_ms": None, "table_device": ""}
+        from search_spaces import create_search_space
+
+        space = create_search_space(self.table.space)
+        try:
+            spec = space.parse(self.model.spec)
+            self.table.check_compatible(spec.space, self.features.input_shape)
+            pred = self.table.predict(spec, n_classes=self.features.n_classes)
+        except UserError as exc:
+            return {"predicted_latency_ms": None, "table_device": self.table.name, "table_note": str(exc)[:160]}
+        return {"predicted_latency_ms": pred.latency_ms, "table_device": self.table.name}
+
+    # -- how each variant is made ------------------------------------------------------------
+
+    def _export(self, path: Path) -> dict[str, Any]:
+        net = build_for(self.model.spec, self.features)
+        load_model_weights(net, self.model.checkpoint, self.model.spec)
+        try:
+            result = export_model(
+                net, self.features.input_shape, path, sample_inputs=self.inputs.samples, opset=self.cfg.opset,
+                atol=self.cfg.parity_atol,
+            )  # fmt: skip
+        except OnnxExportError as exc:
+            raise UserError(f"ONNX export of {self.model.name} ({self.model.spec}) failed: {exc}") from None
+        except OnnxParityError as exc:
+            raise UserError(f"{self.model.name} ({self.model.spec}): {exc}") from None
+        return {"parity_max_abs_diff": result.max_abs_diff, "opset": result.opset}
+
+    def _dynamic(self, path: Path) -> dict[str, Any]:
+        quantize_dynamic_int8(self.onnx_path("fp32"), path)
+        return {"note": "weights only: activations quantized at run time"}
+
+    def _static(self, path: Path) -> dict[str, Any]:
+        quantize_static_int8(self.onnx_path("fp32"), path, self.inputs.calibration, method=self.cfg.calibration_method)
+        return {"calibration": f"{self.cfg.calibration_method}, {len(self.inputs.calibration)} train clips"}
+
+    def _accuracy_aware(self, path: Path) -> dict[str, Any]:
+        result = accuracy_aware_static(
+            self.onnx_path("fp32"), path, self.inputs.calibration, self.inputs.val_x, self.inputs.val_y,
+            max_drop=self.cfg.max_accuracy_drop_pts / 100, method=self.cfg.calibration_method,
+        )  # fmt: skip
+        return {
+            "layers_fp32": len(result.kept_fp32),
+            "layers_fp32_names": ";".join(result.kept_fp32),
+            "bound_met": result.met,
+            "note": f"val drop {100 * result.drop:.2f} pts, bound {self.cfg.max_accuracy_drop_pts:g} pts"
+            + ("" if result.met else " (not met with every layer fp32)"),
+        }
+
+    def _qat(self, fp32: dict[str, Any], static: dict[str, Any] | None) -> dict[str, Any] | None:
+        """QAT where static PTQ misses the bound (needs the int8_static variant to judge)."""
+        if static is None or -static["val_accuracy_delta_pts"] <= self.cfg.max_accuracy_drop_pts:
+            return None
+        try:
+            from quantize import qat
+        except ImportError:
+            return None
+        return self._variant("int8_qat", lambda path: qat.make_qat_variant(self, path), fp32)
