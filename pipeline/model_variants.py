@@ -85,7 +85,8 @@ def _file_sha(path: Path) -> str:
 
 
 def _settings(model: ShipModel, cfg: QuantizeConfig, timing: TimingConfig, data: str) -> dict[str, Any]:
-    return {
+    """What decides a variant's measurement, in its JSON form (so it compares equal to a stored copy)."""
+    return json.loads(json.dumps({
         "version": RESULT_VERSION,
         "checkpoint_sha": _file_sha(model.checkpoint),
         "data": data,
@@ -93,7 +94,7 @@ def _settings(model: ShipModel, cfg: QuantizeConfig, timing: TimingConfig, data:
         "timing": dataclasses.asdict(timing),
         "onnxruntime": ort.__version__,
         "cpu": {"model": cpu_model(), "flags": cpu_flags()},
-    }
+    }))
 
 
 class VariantRunner:
