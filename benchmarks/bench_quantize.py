@@ -62,9 +62,12 @@ def report(run_dir: Path) -> None:
     """Print the figures of a quantized run folder."""
     results = json.loads((run_dir / "quantization_results.json").read_text())
     machine = results["machine"]
-    print(f"\nmachine: {machine['cpu_model']} ({', '.join(machine['cpu_flags'])}), {machine['cpu_count']} cores, "
-          f"onnxruntime {machine['onnxruntime']}; latency 1 thread, min over sessions of the session median")  # fmt: skip
-    print(f"{'model':>16} {'variant':>15} {'fp32 ms':>8} {'size x':>7} {'speed x':>8} {'acc pts':>8} {'fp32 layers':>11}")
+    print(
+        f"\nmachine: {machine['cpu_model']} ({', '.join(machine['cpu_flags'])}), {machine['cpu_count']} cores, "
+        f"onnxruntime {machine['onnxruntime']}; latency 1 thread, min over sessions of the session median"
+    )
+    header = ("model", "variant", "fp32 ms", "size x", "speed x", "acc pts", "fp32 layers")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (16, 15, 8, 7, 8, 8, 11), strict=True)))
     fp32 = {}
     for r in _rows(run_dir / "quantization_results.csv"):
         if r["variant"] == "fp32":

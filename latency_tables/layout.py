@@ -20,49 +20,19 @@ has no such layout (e.g. ARM builds), nothing is stripped and the method still h
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
-import warnings
 
 import onnx
 import onnxruntime as ort
-import torch
 from onnx import TensorProto, helper
 from torch import nn
 
+from common.onnx_export import export_onnx  # re-exported: callers import it from here too
 from latency_tables.ort_timing import make_session, random_feeds, session_options
 
 REORDER_IN = "ReorderInput"
 REORDER_OUT = "ReorderOutput"
-
-
-def export_onnx(module: nn.Module, *input_shapes: tuple[int, ...], opset: int = 17) -> bytes:
-    """Export ``module`` (eval mode, batch 1) to ONNX bytes with all weights inline.
-
-    Uses the TorchScript exporter (``dynamo=False``): about 7 ms per small module against 1-1.5 s
-    for the dynamo exporter, with the same graph after ORT optimisation.
-
-    Args:
-        module: The module; its ``forward`` takes one tensor per entry of ``input_shapes``.
-        input_shapes: Per-example input shapes without batch.
-        opset: ONNX opset.
-    """
-    module = module.eval()
-    buf = io.BytesIO()
-    names = ["input"] if len(input_shapes) == 1 else [f"input{i}" for i in range(len(input_shapes))]
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            tuple(torch.zeros(1, *shape) for shape in input_shapes),
-            buf,
-            dynamo=False,
-            opset_version=opset,
-            input_names=names,
-            do_constant_folding=True,
-        )
-    return buf.getvalue()
 
 
 def optimize_onnx(model: bytes, threads: int = 1) -> onnx.ModelProto:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from latency_tables.layout import export_onnx
+from common.onnx_export import export_onnx
 from latency_tables.ort_timing import Timing, TimingConfig, time_model
 
 

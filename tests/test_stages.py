@@ -44,7 +44,7 @@ def test_a_stage_is_one_registration(monkeypatch, tmp_path, capsys):
     code = complete_pipeline.main(["--mode", "probe", "--epochs", "3", "--models", "tiny", "--out", str(tmp_path)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert CALLS == [(3, Path(tmp_path), False)]
+    assert [(3, Path(tmp_path), False)] == CALLS
     assert "probe ran with 3 epochs" in captured.out
     assert "--models has no effect in --mode probe (it applies to --mode baseline)" in captured.err
     assert (tmp_path / "config.json").is_file()  # a "new" run folder records the resolved config
