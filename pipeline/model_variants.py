@@ -30,14 +30,16 @@ from latency_tables.table import LatencyTable
 from pipeline.final_training import build_for
 from pipeline.quantize_config import QuantizeConfig
 from quantize.accuracy_aware import accuracy_aware_static
+from quantize.compact import compact_file
 from quantize.export import OnnxParityError, export_model
 from quantize.int8 import quantize_dynamic_int8, quantize_static_int8
 from quantize.model_card import make_card, write_card
 from quantize.ort_eval import evaluate_onnx
 from train.checkpoint import load_model_weights
 from train.feature_set import Features
+from train.train_config import TrainConfig
 
-RESULT_VERSION = 1
+RESULT_VERSION = 2  # 2: files compacted
 
 
 @dataclass(frozen=True)
@@ -84,17 +86,27 @@ def _file_sha(path: Path) -> str:
     return digest.hexdigest()[:20]
 
 
-def _settings(model: ShipModel, cfg: QuantizeConfig, timing: TimingConfig, data: str) -> dict[str, Any]:
+def _settings(
+    model: ShipModel, cfg: QuantizeConfig, timing: TimingConfig, train: TrainConfig, data: str
+) -> dict[str, Any]:
     """What decides a variant's measurement, in its JSON form (so it compares equal to a stored copy)."""
-    return json.loads(json.dumps({
-        "version": RESULT_VERSION,
-        "checkpoint_sha": _file_sha(model.checkpoint),
-        "data": data,
-        "quantize": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("survivors", "seeds", "distill")},
-        "timing": dataclasses.asdict(timing),
-        "onnxruntime": ort.__version__,
-        "cpu": {"model": cpu_model(), "flags": cpu_flags()},
-    }))
+    return json.loads(
+        json.dumps(
+            {
+                "version": RESULT_VERSION,
+                "checkpoint_sha": _file_sha(model.checkpoint),
+                "data": data,
+                "quantize": {
+                    k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("survivors", "seeds", "distill")
+                },
+                "reduce_range": cfg.resolved_reduce_range(),
+                "train": dataclasses.asdict(dataclasses.replace(train, progress=False)),  # QAT fine-tuning
+                "timing": dataclasses.asdict(timing),
+                "onnxruntime": ort.__version__,
+                "cpu": {"model": cpu_model(), "flags": cpu_flags()},
+            }
+        )
+    )
 
 
 class VariantRunner:
@@ -102,11 +114,12 @@ class VariantRunner:
 
     def __init__(
         self, run_dir: Path, model: ShipModel, features: Features, cfg: QuantizeConfig, timing: TimingConfig,
-        inputs: _Inputs, table: LatencyTable | None,
+        train: TrainConfig, inputs: _Inputs, table: LatencyTable | None,
     ) -> None:  # fmt: skip
         self.run_dir, self.model, self.features, self.cfg, self.timing = run_dir, model, features, cfg, timing
-        self.inputs, self.table = inputs, table
-        self.settings = _settings(model, cfg, timing, features.fingerprint)
+        self.train, self.inputs, self.table = train, inputs, table
+        self.reduce_range = cfg.resolved_reduce_range()
+        self.settings = _settings(model, cfg, timing, train, features.fingerprint)
 
     def onnx_path(self, variant: str) -> Path:
         """``onnx/<name>.<variant>.onnx``."""
@@ -145,6 +158,7 @@ class VariantRunner:
                 return stored["row"]
         start = time.perf_counter()
         extra = make(path) or {}
+        compact_file(path)  # short tensor names: on small INT8 models the names outweigh the weights
         write_card(path, make_card(path, self.features, model_name=self.model.name, spec=self.model.spec,
                                    variant=variant))  # fmt: skip
         row = self._measure(variant, path, fp32) | extra | {"wall_s": round(time.perf_counter() - start, 2)}
@@ -191,8 +205,7 @@ class VariantRunner:
     # -- how each variant is made ------------------------------------------------------------
 
     def _export(self, path: Path) -> dict[str, Any]:
-        net = build_for(self.model.spec, self.features)
-        load_model_weights(net, self.model.checkpoint, self.model.spec)
+        net = self._trained_net()
         try:
             result = export_model(
                 net, self.features.input_shape, path, sample_inputs=self.inputs.samples, opset=self.cfg.opset,
@@ -204,33 +217,59 @@ class VariantRunner:
             raise UserError(f"{self.model.name} ({self.model.spec}): {exc}") from None
         return {"parity_max_abs_diff": result.max_abs_diff, "opset": result.opset}
 
+    def _trained_net(self):
+        net = build_for(self.model.spec, self.features)
+        load_model_weights(net, self.model.checkpoint, self.model.spec)
+        return net.eval()
+
     def _dynamic(self, path: Path) -> dict[str, Any]:
         quantize_dynamic_int8(self.onnx_path("fp32"), path)
         return {"note": "weights only: activations quantized at run time"}
 
     def _static(self, path: Path) -> dict[str, Any]:
-        quantize_static_int8(self.onnx_path("fp32"), path, self.inputs.calibration, method=self.cfg.calibration_method)
-        return {"calibration": f"{self.cfg.calibration_method}, {len(self.inputs.calibration)} train clips"}
+        quantize_static_int8(
+            self.onnx_path("fp32"), path, self.inputs.calibration, method=self.cfg.calibration_method,
+            reduce_range=self.reduce_range,
+        )  # fmt: skip
+        return {"calibration": self._calibration_note()}
+
+    def _calibration_note(self) -> str:
+        bits = "7-bit weights (reduce_range)" if self.reduce_range else "8-bit weights"
+        return f"{self.cfg.calibration_method}, {len(self.inputs.calibration)} train clips, {bits}"
 
     def _accuracy_aware(self, path: Path) -> dict[str, Any]:
         result = accuracy_aware_static(
             self.onnx_path("fp32"), path, self.inputs.calibration, self.inputs.val_x, self.inputs.val_y,
             max_drop=self.cfg.max_accuracy_drop_pts / 100, method=self.cfg.calibration_method,
+            reduce_range=self.reduce_range,
         )  # fmt: skip
         return {
+            "calibration": self._calibration_note(),
             "layers_fp32": len(result.kept_fp32),
             "layers_fp32_names": ";".join(result.kept_fp32),
             "bound_met": result.met,
             "note": f"val drop {100 * result.drop:.2f} pts, bound {self.cfg.max_accuracy_drop_pts:g} pts"
-            + ("" if result.met else " (not met with every layer fp32)"),
+            + ("" if result.met else " (not met even with every layer fp32)"),
         }
 
     def _qat(self, fp32: dict[str, Any], static: dict[str, Any] | None) -> dict[str, Any] | None:
         """QAT where static PTQ misses the bound (needs the int8_static variant to judge)."""
         if static is None or -static["val_accuracy_delta_pts"] <= self.cfg.max_accuracy_drop_pts:
             return None
+        return self._variant("int8_qat", self._make_qat, fp32)
+
+    def _make_qat(self, path: Path) -> dict[str, Any]:
+        from quantize.qat import export_qat, qat_finetune
+
+        train = dataclasses.replace(self.train, seed=self.model.seed, progress=False)
+        fake_quant = qat_finetune(
+            self._trained_net(), self.features, train, epochs=self.cfg.qat_epochs, lr=self.cfg.qat_lr,
+            calibration_clips=len(self.inputs.calibration), reduce_range=self.reduce_range,
+        )  # fmt: skip
         try:
-            from quantize import qat
-        except ImportError:
-            return None
-        return self._variant("int8_qat", lambda path: qat.make_qat_variant(self, path), fp32)
+            export_qat(fake_quant, self.features.input_shape, path, sample_inputs=self.inputs.samples,
+                       opset=self.cfg.opset)  # fmt: skip
+        except (OnnxExportError, OnnxParityError) as exc:
+            raise UserError(f"QAT export of {self.model.name} ({self.model.spec}) failed: {exc}") from None
+        return {"calibration": self._calibration_note(), "note": f"fake-quant fine-tuning, {self.cfg.qat_epochs} "
+                f"epochs at lr {self.cfg.qat_lr:g}, because plain static INT8 missed the bound"}  # fmt: skip

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 VARIANTS = ("fp32", "int8_dynamic", "int8_static", "int8_static_aa", "int8_qat")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 STUDENTS = ("survivors", "all", "none")
+REDUCE_RANGE = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class QuantizeConfig:
     parity_atol: float = 1e-4  # torch vs ONNX Runtime: largest |logit difference| / max(1, max |logit|)
     calibration_clips: int = 256  # train-split clips that calibrate static INT8 (fewer if the split is smaller)
     calibration_method: str = "minmax"  # minmax | entropy | percentile
+    reduce_range: str = "auto"  # 7-bit weights: auto (on for x86 without VNNI: 8-bit products overflow) | on | off
     max_accuracy_drop_pts: float = 0.5  # accuracy-aware INT8: largest validation accuracy drop vs fp32, in points
     qat_epochs: int = 3  # fake-quant fine-tuning epochs (int8_qat)
     qat_lr: float = 1e-4  # fine-tuning learning rate (int8_qat)
@@ -68,6 +70,9 @@ class QuantizeConfig:
         if self.calibration_method not in CALIBRATION_METHODS:
             raise ValueError(f"quantize.calibration_method must be one of {', '.join(CALIBRATION_METHODS)}, got "
                              f"'{self.calibration_method}'")  # fmt: skip
+        if self.reduce_range not in REDUCE_RANGE:
+            choices = ", ".join(REDUCE_RANGE)
+            raise ValueError(f"quantize.reduce_range must be one of {choices}, got '{self.reduce_range}'")
         if self.calibration_clips < 1:
             raise ValueError(f"quantize.calibration_clips must be >= 1, got {self.calibration_clips}")
         if not (math.isfinite(self.max_accuracy_drop_pts) and self.max_accuracy_drop_pts >= 0):
@@ -81,3 +86,19 @@ class QuantizeConfig:
             raise ValueError(f"quantize.parity_atol must be > 0, got {self.parity_atol}")
         if self.qat_epochs < 1 or not self.qat_lr > 0:
             raise ValueError(f"quantize.qat_epochs must be >= 1 and qat_lr > 0, got {self.qat_epochs}, {self.qat_lr}")
+
+    def resolved_reduce_range(self) -> bool:
+        """Whether weights are quantized to 7 bits: ``auto`` is on for x86 CPUs without VNNI.
+
+        Without VNNI, ONNX Runtime's u8s8 integer kernels add pairs of 8-bit products in 16 bits,
+        which saturates; 7-bit weights avoid it (onnxruntime quantization docs: ``reduce_range``).
+        The accuracy measured here is then what such a CPU delivers.
+        """
+        if self.reduce_range != "auto":
+            return self.reduce_range == "on"
+        import platform
+
+        from latency_tables.device_info import cpu_flags
+
+        x86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+        return x86 and not {"avx512_vnni", "avx_vnni"} & set(cpu_flags())

@@ -189,7 +189,7 @@ def _variants(run_dir: Path, cfg: PipelineConfig, features: Features, trained: d
           f"Runtime, {timing.threads} thread(s)", flush=True)  # fmt: skip
     rows = []
     for model in models:
-        variant_rows = VariantRunner(run_dir, model, features, cfg.quantize, timing, inputs, table).run()
+        variant_rows = VariantRunner(run_dir, model, features, cfg.quantize, timing, cfg.train, inputs, table).run()
         rows += variant_rows
         print("  " + _model_line(variant_rows), flush=True)
     return rows
