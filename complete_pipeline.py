@@ -38,7 +38,12 @@ def _readers(dest: str) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (kept separate so tests and docs can inspect it)."""
-    modes = "\n".join(f"  {s.mode:<17} {s.help}" + ("" if s.built else " (planned)") for s in STAGES)
+    modes = "\n".join(
+        f"  {s.mode:<17} {s.help}"
+        + ("" if s.built else " (planned)")
+        + (f"\n  {'':<17} needs: {s.needs}" if s.needs else "")
+        for s in STAGES
+    )
     p = argparse.ArgumentParser(
         prog="complete_pipeline.py",
         description="Hardware-aware evolutionary NAS for small, fast audio classifiers.",
@@ -90,8 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     # loky reaps idle workers at shutdown and warns about it; nothing is lost (results are journaled)
     warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given to the executor")
     try:
+        from pipeline.api import Pipeline
         from pipeline.config import build_config
-        from pipeline.run_folder import prepare_run_folder, record_config, run_folder_config
+        from pipeline.run_folder import run_folder_config
 
         stage = get_stage(args.mode)
         if not stage.built:
@@ -99,13 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         warn_inapplicable(args, stage)
         base = run_folder_config(stage, args.out)
         cfg = build_config(args.config, overrides_from_args(args, stage), base=base)
-        run_dir = prepare_run_folder(stage, cfg, args.out, args.resume)
-        result = stage.function("run")(cfg, run_dir, args.resume)
-        summary = stage.function("summary")
-        for line in summary(result, run_dir) if summary else ():
+        pipe = Pipeline(cfg, out=args.out)
+        result, run_dir = pipe.run_stage(args.mode, args.resume)
+        for line in pipe.summary(args.mode, result, run_dir):
             print(line)
-        if stage.run_folder != "none":
-            record_config(run_dir, cfg)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

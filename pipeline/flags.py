@@ -128,7 +128,8 @@ SHARED_FLAGS: tuple[Flag, ...] = (
          kwargs={"metavar": "NAME"}, group="latency"),
     Flag("--threads", "ONNX Runtime intra-op threads for measurement (default: 1)", ("latency.timing.threads",),
          kwargs={"type": int}, group="latency"),
-    Flag("--max-minutes", "time budget of a table collection (default: 10)", ("latency.max_minutes",),
+    Flag("--max-minutes", "time budget: of a table collection (default: 10), of the search (default: none)",
+         ("latency.max_minutes",),
          kwargs={"type": float}, group="latency"),
     Flag("--n", "random specs measured by validate-latency (default: 100)", ("latency.validate_n",),
          kwargs={"type": int}, group="latency"),
@@ -136,6 +137,16 @@ SHARED_FLAGS: tuple[Flag, ...] = (
          kwargs={"action": "store_true"}, group="latency"),
     Flag("--tables-dir", "folder of latency tables to write/read first", ("latency.tables_dir",),
          kwargs={"metavar": "DIR"}, group="latency"),
+    Flag("--survivors", "search front members kept for full training (crowding thinning; default 5)",
+         ("quantize.survivors",), kwargs={"type": int, "metavar": "K"}, group="deployment"),
+    Flag("--teacher", "distillation teacher: auto, a model of the run, or a checkpoint .pt",
+         ("quantize.distill.teacher",), kwargs={"metavar": "NAME"}, group="deployment"),
+    Flag("--max-accuracy-drop", "accuracy-aware INT8: largest validation drop vs fp32, in points (0.5)",
+         ("quantize.max_accuracy_drop_pts",), kwargs={"type": float, "metavar": "PTS"}, group="deployment"),
+    Flag("--calibration-method", "static INT8 calibration", ("quantize.calibration_method",),
+         kwargs={"choices": ("minmax", "entropy", "percentile")}, group="deployment"),
+    Flag("--compare", "other run folders to draw beside this one (random search, other seeds), comma-separated",
+         ("reports.compare",), kwargs={"metavar": "RUN2,RUN3"}, convert=comma_list, group="reports"),
 )  # fmt: skip
 
 SHARED = {flag.dest: flag for flag in SHARED_FLAGS}

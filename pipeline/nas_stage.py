@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from common.errors import UserError
@@ -145,6 +146,14 @@ def search_config(cfg: PipelineConfig) -> SearchConfig:
         raise UserError(f"nas: {exc}") from None
 
 
+def resolve_config(cfg: PipelineConfig) -> PipelineConfig:
+    """The config with the latency devices made explicit (``nas.devices`` empty means the default table)."""
+    if cfg.nas.devices or cfg.nas.latency_source == "measure":
+        return cfg
+    device = cfg.latency.device or DEFAULT_DEVICE
+    return dataclasses.replace(cfg, nas=dataclasses.replace(cfg.nas, devices=(device,)))
+
+
 def check_folder(run_dir: Path, resume: bool) -> None:
     """Refuse, before anything is written, a new search into a folder holding one, or a resume without one.
 
@@ -174,16 +183,34 @@ def run_nas(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> SearchR
         f"{cfg.nas.proxy.epochs} epochs on {n_proxy} train clips ({problem.settings.proxy_device}), scored on "
         f"{len(features.splits.val)} validation clips\n  objectives: {names}\n  constraints: {limits}"
     )
-    return run_search(problem, config, run_dir, resume=resume, progress=cfg.run.progress, on_generation=_report)
+    reporter = GenerationReporter(cfg.nas.max_minutes, config.generations)
+    return run_search(problem, config, run_dir, resume=resume, progress=cfg.run.progress, on_generation=reporter)
 
 
-def _report(row: dict) -> bool:
-    """One line per finished generation (the progress bar shows the generation in flight)."""
-    hv = row.get("hypervolume")
-    print(
-        f"  generation {row['generation']}: {row['evaluations']} candidates ({row['full_evaluations']} trained), "
-        f"{row['feasible_total']} feasible, front {row['front_size']}, hypervolume "
-        f"{'-' if hv is None else f'{hv:.4f}'}, {row['elapsed_s']:.0f} s",
-        flush=True,
-    )
-    return False
+class GenerationReporter:
+    """Prints one line per finished generation and stops the search where the time budget would be overrun.
+
+    The search stops at a generation boundary when the time spent so far (across resumed
+    sessions) plus the last generation's time would pass ``max_minutes``; what it wrote is what a
+    run with that many generations writes, and ``--resume`` with a larger budget continues exactly.
+    """
+
+    def __init__(self, max_minutes: float | None, generations: int) -> None:
+        self.budget_s = None if max_minutes is None else 60 * max_minutes
+        self.max_minutes, self.generations = max_minutes, generations
+        self.stopped_at: int | None = None
+
+    def __call__(self, row: dict) -> bool:
+        """Print the generation's line; True (stop) when the next generation would overrun the budget."""
+        hv = row.get("hypervolume")
+        print(
+            f"  generation {row['generation']}: {row['evaluations']} candidates ({row['full_evaluations']} trained), "
+            f"{row['feasible_total']} feasible, front {row['front_size']}, hypervolume "
+            f"{'-' if hv is None else f'{hv:.4f}'}, {row['elapsed_s']:.0f} s",
+            flush=True,
+        )
+        last = int(row["generation"]) >= self.generations
+        if self.budget_s is None or last or row["elapsed_s"] + row["wall_s"] <= self.budget_s:
+            return False
+        self.stopped_at = int(row["generation"])
+        return True

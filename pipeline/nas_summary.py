@@ -24,6 +24,11 @@ def summary_lines(result: SearchResult, run_dir: Path, max_rows: int = 12) -> li
         f"reused, {result.n_replayed} taken from the journal) in {result.wall_s:.0f} s; "
         f"hypervolume {_fmt(last.get('hypervolume', float('nan')))} (reference {last.get('hv_reference', '')})"
     )
+    if not result.completed and result.history:
+        lines.append(
+            f"stopped by the time budget (nas.max_minutes) after generation {result.history[-1]['generation']}: the "
+            "outputs are those of a run with that many generations; continue with --resume and a larger --max-minutes"
+        )
     if result.recovery:
         lines.append("recovered: " + "; ".join(result.recovery))
     front = sorted(result.pareto, key=lambda r: -float(r.get("accuracy", r.get("macro_f1", 0)) or 0))

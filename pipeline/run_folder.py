@@ -21,7 +21,7 @@ def run_folder_config(stage: Stage, out: str | None) -> dict[str, Any]:
     """The settings a mode working on an existing run starts from: that run's ``config.json``.
 
     Raises:
-        UserError: ``--out`` is missing, is not a run folder, or its ``config.json`` is unreadable.
+        UserError: ``--out`` is missing, is not a folder, or its ``config.json`` is unreadable.
     """
     if stage.run_folder != "existing":
         return {}
@@ -30,10 +30,19 @@ def run_folder_config(stage: Stage, out: str | None) -> dict[str, Any]:
             f"--mode {stage.mode} works on an existing run folder: give it with --out RUN (a folder written by "
             "--mode baseline or --mode nas)"
         )
-    path = Path(out) / "config.json"
     if not Path(out).is_dir():
         raise UserError(f"--out {out} is not a folder; --mode {stage.mode} needs a run folder made by --mode "
                         "baseline or --mode nas")  # fmt: skip
+    return read_run_config(Path(out))
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """A run folder's ``config.json`` as a dict (empty when there is none).
+
+    Raises:
+        UserError: The file is not readable JSON holding a mapping.
+    """
+    path = Path(run_dir) / "config.json"
     if not path.is_file():
         return {}
     try:

@@ -10,6 +10,7 @@ The stage functions have these signatures::
     run(cfg: PipelineConfig, run_dir: Path | None, resume: bool) -> Any        # does the work
     summary(result: Any, run_dir: Path | None) -> list[str]                    # lines printed after it
     check_folder(run_dir: Path, resume: bool) -> None                          # before anything is written
+    resolve(cfg: PipelineConfig) -> PipelineConfig                             # defaults made explicit
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class Stage:
             (``--out`` is optional and only names where outputs go).
         check_folder: ``"module:function"`` refusing, before anything is written, a run that would
             clash with what the folder holds.
+        resolve: ``"module:function"`` filling defaults that depend on the machine or the folder
+            into the config before the stage runs (so ``config.json`` records what was used).
+        needs: What the mode needs from the user, for ``--help``.
     """
 
     mode: str
@@ -55,6 +59,8 @@ class Stage:
     section: tuple[str, type] | None = None
     run_folder: str = "new"
     check_folder: str | None = None
+    resolve: str | None = None
+    needs: str = ""
 
     def __post_init__(self) -> None:
         if self.run_folder not in RUN_FOLDER_USES:
@@ -71,7 +77,7 @@ class Stage:
         return set(self.flags) | {f.dest for f in self.own_flags}
 
     def function(self, which: str) -> Callable[..., Any] | None:
-        """Import and return the stage function ``which`` (``run``, ``summary`` or ``check_folder``)."""
+        """Import and return the stage function ``which`` (``run``, ``summary``, ``check_folder`` or ``resolve``)."""
         target = getattr(self, which)
         if target is None:
             return None

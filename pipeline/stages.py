@@ -11,12 +11,17 @@ from pipeline.flags import Flag
 from pipeline.nas_config import NasConfig
 from pipeline.predict_config import PredictConfig
 from pipeline.quantize_config import QuantizeConfig
+from pipeline.reports_config import ReportsConfig
 from pipeline.stage import Stage
 
 _LATENCY_READS = ("device_name", "space", "threads", "tables_dir")
 _NAS_READS = (
     "nas_population", "nas_generations", "strategy", "objectives", "latency", "devices", "max_latency_ms",
-    "max_size_kb", "min_accuracy", "proxy_epochs", "backend", "scheduler", "strict", *_LATENCY_READS,
+    "max_size_kb", "min_accuracy", "proxy_epochs", "backend", "scheduler", "strict", "max_minutes", *_LATENCY_READS,
+)  # fmt: skip
+_QUANTIZE_READS = (
+    "epochs", "seeds", "threads", "device_name", "tables_dir", "survivors", "teacher", "max_accuracy_drop",
+    "calibration_method",
 )  # fmt: skip
 
 STAGES: tuple[Stage, ...] = (
@@ -40,49 +45,22 @@ STAGES: tuple[Stage, ...] = (
         run="pipeline.nas_stage:run_nas",
         summary="pipeline.nas_summary:summary_lines",
         flags=_NAS_READS,
+        flag_targets=(("max_minutes", ("nas.max_minutes",)),),
         section=("nas", NasConfig),
         check_folder="pipeline.nas_stage:check_folder",
+        resolve="pipeline.nas_stage:resolve_config",
     ),
     Stage(
         "quantization",
         "survivors and baselines of a run folder: full training, distillation, ONNX, INT8, all re-measured",
         run="pipeline.quantize_stage:run",
         summary="pipeline.quantize_stage:summary",
-        flags=("epochs", "seeds", "threads", "device_name", "tables_dir"),
-        own_flags=(
-            Flag(
-                "--survivors",
-                "search front members kept for full training (crowding thinning; default 5)",
-                ("quantize.survivors",),
-                kwargs={"type": int, "metavar": "K"},
-                group="deployment",
-            ),
-            Flag(
-                "--teacher",
-                "distillation teacher: auto, a model of the run, or a checkpoint .pt",
-                ("quantize.distill.teacher",),
-                kwargs={"metavar": "NAME"},
-                group="deployment",
-            ),
-            Flag(
-                "--max-accuracy-drop",
-                "accuracy-aware INT8: largest validation drop vs fp32, in points (0.5)",
-                ("quantize.max_accuracy_drop_pts",),
-                kwargs={"type": float, "metavar": "PTS"},
-                group="deployment",
-            ),
-            Flag(
-                "--calibration-method",
-                "static INT8 calibration",
-                ("quantize.calibration_method",),
-                kwargs={"choices": ("minmax", "entropy", "percentile")},
-                group="deployment",
-            ),
-        ),
+        flags=_QUANTIZE_READS,
         flag_targets=(("seeds", ("quantize.seeds",)),),
         section=("quantize", QuantizeConfig),
         run_folder="existing",
         check_folder="pipeline.quantize_stage:check_folder",
+        needs="--out RUN holding --mode baseline and/or --mode nas results",
     ),
     Stage(
         "predict",
@@ -108,9 +86,29 @@ STAGES: tuple[Stage, ...] = (
         ),
         section=("predict", PredictConfig),
         run_folder="none",
+        needs="--model FILE.onnx (from --mode quantization) and audio files or folders",
     ),
-    Stage("reports", "Pareto plots, CSV and LaTeX tables from a run folder"),
-    Stage("full", "everything above in order"),
+    Stage(
+        "reports",
+        "figures (PDF+PNG), CSV/LaTeX tables and an offline index.html from a run folder alone",
+        run="pipeline.reports_stage:run",
+        summary="pipeline.reports_stage:summary",
+        flags=("compare",),
+        section=("reports", ReportsConfig),
+        run_folder="existing",
+        check_folder="pipeline.reports_stage:check_folder",
+        needs="--out RUN (any run folder; reports what it holds)",
+    ),
+    Stage(
+        "full",
+        "baseline -> nas -> quantization (survivors, distillation, INT8) -> reports in one run folder",
+        run="pipeline.full_stage:run",
+        summary="pipeline.full_stage:summary",
+        flags=tuple(dict.fromkeys(("epochs", "seeds", "models", *_NAS_READS, *_QUANTIZE_READS, "compare"))),
+        flag_targets=(("seeds", ("baseline.seeds", "quantize.seeds")), ("max_minutes", ("nas.max_minutes",))),
+        check_folder="pipeline.full_stage:check_folder",
+        resolve="pipeline.nas_stage:resolve_config",
+    ),
     Stage(
         "latency-table",
         "collect this device's latency lookup table (--device-name NAME)",

@@ -158,7 +158,7 @@ def test_speaker_split_without_speakers(cli_error, tmp_path):
     assert "needs speaker ids" in cli_error(["--dataset-path", str(root), "--split", "speaker"])
 
 
-@pytest.mark.parametrize("mode", ["quantization", "reports", "full"])
+@pytest.mark.parametrize("mode", ["reports", "full"])
 def test_unbuilt_modes_refuse_cleanly(cli_error, mode):
     assert "not built yet" in cli_error(["--mode", mode])
 

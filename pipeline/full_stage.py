@@ -1,0 +1,82 @@
+"""``--mode full``: baseline -> nas -> quantization (survivors, distillation, INT8) -> reports, into one run folder.
+
+Resumable as a whole: with ``--resume`` a stage the stage log (``stages.jsonl``) records as
+finished with the same config is skipped, and the interrupted one continues (each stage is
+itself resumable); the reports are always regenerated (they only read the folder).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common.errors import UserError
+from nas.runfolder import SearchPaths
+from pipeline.config import PipelineConfig
+from pipeline.stage_log import StageLog, config_hash
+
+ORDER = ("baseline", "nas", "quantization", "reports")
+
+
+@dataclass
+class FullResult:
+    """Per stage: its result (None when skipped), and whether it was skipped as already finished."""
+
+    results: dict[str, Any] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    wall_s: dict[str, float] = field(default_factory=dict)
+
+
+def check_folder(run_dir: Path, resume: bool) -> None:
+    """A new full run into a folder holding a search is refused (continue it with ``--resume``)."""
+    if not resume and SearchPaths(run_dir).has_search():
+        raise UserError(
+            f"{run_dir} already holds a search: continue the whole run with --resume, or start one with another --out"
+        )
+
+
+def run(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> FullResult:
+    """Run every stage in order (see the module docstring)."""
+    from pipeline.api import Pipeline
+
+    pipe = Pipeline(cfg, out=run_dir)
+    records = StageLog(run_dir).records()
+    current = config_hash(cfg.to_dict())
+    result = FullResult()
+    for i, mode in enumerate(ORDER, start=1):
+        record = records.get(mode)
+        if resume and mode != "reports" and record and record.finished and record.config_hash == current:
+            result.skipped.append(mode)
+            print(f"[{i}/{len(ORDER)}] {mode}: finished earlier with the same settings, skipped", flush=True)
+            continue
+        stage_resume = _resume(mode, run_dir, resume, record is not None)
+        print(f"[{i}/{len(ORDER)}] {mode}{' (resumed)' if stage_resume else ''}", flush=True)
+        start = time.monotonic()
+        outcome, _ = pipe.run_stage(mode, stage_resume)
+        result.results[mode] = outcome
+        result.wall_s[mode] = time.monotonic() - start
+        for line in pipe.summary(mode, outcome, run_dir):
+            print(f"    {line}", flush=True)
+        print(f"[{i}/{len(ORDER)}] {mode} done in {result.wall_s[mode]:.0f} s", flush=True)
+    return result
+
+
+def _resume(mode: str, run_dir: Path, resume: bool, started_before: bool) -> bool:
+    if mode == "nas":
+        return SearchPaths(run_dir).has_search()  # a new full run was refused if it held one
+    return resume and started_before
+
+
+def summary(result: FullResult, run_dir: Path) -> list[str]:
+    """Where to look first."""
+    total = sum(result.wall_s.values())
+    skipped = f" ({', '.join(result.skipped)} skipped: finished earlier)" if result.skipped else ""
+    return [
+        f"full run finished in {total:.0f} s{skipped}; open first:",
+        f"  {run_dir / 'reports' / 'index.html'}   every figure and table, offline",
+        f"  {run_dir / 'reports' / 'model_comparison.csv'}   final models x variants (LaTeX: model_comparison.tex)",
+        f"  {run_dir / 'quantization_results.csv'}   every variant re-measured; ONNX files in {run_dir / 'onnx'}/",
+        f"  {run_dir / 'nas' / 'pareto.csv'}   the search's Pareto front",
+    ]
