@@ -1,0 +1,40 @@
+"""The search's wall-clock budget: it stops at the generation boundary it would overrun, resumably."""
+
+from __future__ import annotations
+
+import csv
+
+from complete_pipeline import main
+from pipeline.nas_stage import GenerationReporter
+
+TINY = ["--nas-population", "4", "--nas-generations", "2", "--proxy-epochs", "1", "--max-latency-ms", "0.3",
+        "--backend", "inline", "--jobs", "1", "--no-progress"]  # fmt: skip
+
+
+def _row(generation: int, elapsed_s: float, wall_s: float) -> dict:
+    return {"generation": generation, "evaluations": 4, "full_evaluations": 1, "feasible_total": 1, "front_size": 1,
+            "hypervolume": 0.1, "elapsed_s": elapsed_s, "wall_s": wall_s}  # fmt: skip
+
+
+def test_reporter_stops_when_the_next_generation_would_overrun(capsys):
+    reporter = GenerationReporter(max_minutes=1.0, generations=5)
+    assert reporter(_row(0, 20, 20)) is False  # 20 s + 20 s predicted fits in 60 s
+    assert reporter(_row(1, 45, 25)) is True  # 45 s + 25 s would overrun
+    assert reporter.stopped_at == 1
+    assert GenerationReporter(None, 5)(_row(3, 1e9, 1e9)) is False  # no budget
+    assert GenerationReporter(1.0, 5)(_row(5, 1e9, 1e9)) is False  # the last generation: nothing to stop
+    assert "generation 1: 4 candidates" in capsys.readouterr().out
+
+
+def test_budget_stop_then_resume_with_a_larger_budget(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["--mode", "nas", "--out", str(out), *TINY, "--max-minutes", "0.001"]) == 0
+    printed = capsys.readouterr().out
+    assert "stopped by the time budget (nas.max_minutes) after generation 0" in printed
+    with open(out / "nas" / "history.csv") as f:
+        assert [r["generation"] for r in csv.DictReader(f)] == ["0"]
+    assert (out / "nas" / "pareto.csv").is_file()
+    assert main(["--mode", "nas", "--out", str(out), *TINY, "--resume", "--max-minutes", "60"]) == 0
+    assert "stopped by the time budget" not in capsys.readouterr().out
+    with open(out / "nas" / "history.csv") as f:
+        assert [r["generation"] for r in csv.DictReader(f)] == ["0", "1", "2"]
