@@ -44,32 +44,43 @@ def _mtimes(folder: Path, pattern: str) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    """A run folder with a trained baseline and a tiny search, then a quantization killed mid-way and resumed."""
+    """``--mode full`` on the built-in data with a tiny budget, killed with SIGKILL mid-quantization, resumed."""
     out = tmp_path_factory.mktemp("q") / "run"
-    assert main(["--mode", "baseline", "--models", "dscnn", "--epochs", "1", "--out", str(out), "--no-progress"]) == 0
-    assert main(["--mode", "nas", "--out", str(out), *SEARCH]) == 0
     config = out.parent / "q.yaml"
     config.write_text(CONFIG)
-    cmd = [sys.executable, str(REPO / "complete_pipeline.py"), "--mode", "quantization", "--out", str(out),
-           "--config", str(config), "--epochs", "1", "--jobs", "1", "--no-progress"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 240
+    argv = ["--mode", "full", "--out", str(out), "--config", str(config), "--models", "dscnn", "--epochs", "1",
+            *SEARCH]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, str(REPO / "complete_pipeline.py"), *argv], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 300
     results = out / "quantization"
     while time.monotonic() < deadline and not list(results.glob("*.json")):
-        assert proc.poll() is None, f"quantization ended before it could be killed: {proc.stderr.read()[-2000:]}"
+        assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()[-2000:]}"
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     trained = _mtimes(out / "models", "**/run.json")
     measured = _mtimes(results, "*.json")
+    journal = (out / "nas" / "journal.jsonl").read_bytes()
     assert trained and measured
-    code = main(["--mode", "quantization", "--out", str(out), "--config", str(config), "--epochs", "1", "--jobs", "1",
-                 "--resume", "--no-progress"])  # fmt: skip
-    assert code == 0
+    assert main([*argv, "--resume"]) == 0
     assert _mtimes(out / "models", "**/run.json") == trained  # nothing trained again
     after = _mtimes(results, "*.json")
     assert all(after[path] == mtime for path, mtime in measured.items())  # finished variants not redone
+    assert (out / "nas" / "journal.jsonl").read_bytes() == journal  # the finished search was skipped
     return out
+
+
+def test_full_run_resumed_skips_finished_stages_and_reports(run):
+    events = [json.loads(line) for line in (run / "stages.jsonl").read_text().splitlines()]
+    starts = [e["mode"] for e in events if e["event"] == "start"]
+    assert starts.count("baseline") == 1 and starts.count("nas") == 1  # skipped when resumed
+    assert starts.count("quantization") == 2 and starts.count("full") == 2
+    ends = {e["mode"] for e in events if e["event"] == "end"}
+    assert {"baseline", "nas", "quantization", "reports", "full"} <= ends
+    assert (run / "reports" / "index.html").is_file()
+    config = json.loads((run / "config.json").read_text())
+    assert config["nas"]["devices"] == ["epyc-avx512-2c_ort_fp32_t1"]  # the table actually used
 
 
 def test_results_table_has_every_model_and_variant_re_measured(run):
