@@ -84,6 +84,10 @@ def overrides_from_args(args: argparse.Namespace, stage: Stage | None = None) ->
     return overrides(args, tuple(_all_flags()), dict(stage.flag_targets))
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     args = build_parser().parse_args(argv)
@@ -92,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     for package in PACKAGES:
         logging.getLogger(package).setLevel(logging.INFO)
+    # warnings as one line each, without the source line of the library that raised them
+    warnings.showwarning = _one_line_warning
     # loky reaps idle workers at shutdown and warns about it; nothing is lost (results are journaled)
     warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given to the executor")
     try:
