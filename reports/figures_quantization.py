@@ -1,0 +1,75 @@
+"""Drawing deployment variants: test accuracy, ONNX file size and measured latency per model and variant.
+
+Every value is re-measured on the variant's ONNX file (``quantization_results.csv``): accuracy in
+ONNX Runtime on the whole test split (the first seed's model), file size on disk, latency in ONNX
+Runtime on the machine recorded in ``quantization_results.json``. Accuracy and size are bars from
+zero; latency, which spans decades (dynamic INT8 is slow for CNNs), is a dot per variant on a log axis.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from reports import style
+from reports.figures_pareto import log_if_wide
+from reports.run_data import RunData
+from reports.tables import KIND_ORDER, VARIANT_ORDER
+
+PANELS = [
+    ("test_accuracy_pct", "test accuracy (%)"),
+    ("size_kb", "ONNX file size (KiB)"),
+    ("latency_ms", "latency (ms, measured)"),
+]
+
+
+def variants_frame(run: RunData) -> pd.DataFrame:
+    """The quantization rows to draw, in table order, accuracy in percent."""
+    q = run.quantization
+    if q is None or q.empty or not {"model", "variant", "test_accuracy"} <= set(q.columns):
+        return pd.DataFrame()
+    frame = q.copy()
+    frame["test_accuracy_pct"] = 100 * frame["test_accuracy"]
+    frame["_kind"] = frame["kind"].map(KIND_ORDER).fillna(len(KIND_ORDER)) if "kind" in frame else 0
+    frame = frame.sort_values(["_kind", "model"], kind="stable")
+    frame["model"] = frame["model"].map(lambda m: style.plain_label(m, 24))
+    return frame.drop(columns="_kind")
+
+
+def quantization_comparison(run: RunData, footer: list[str]) -> tuple[Figure | None, list[str]]:
+    """Three panels sharing the model axis; a colour per variant."""
+    frame = variants_frame(run)
+    if frame.empty:
+        return None, []
+    variants = [v for v in VARIANT_ORDER if v in set(frame["variant"])]
+    variants += sorted(set(frame["variant"]) - set(VARIANT_ORDER))
+    models = list(dict.fromkeys(frame["model"]))
+    palette = dict(zip(variants, sns.color_palette("colorblind", len(variants)), strict=True))
+    height = max(2.4, 0.09 * len(models) * len(variants) + 1.4)
+    notes = []
+    with style.theme():
+        fig, body = style.new_figure(7.4, height, footer)
+        axes = body.subplots(1, 3, sharey=True)
+        for ax, (column, label) in zip(axes, PANELS, strict=True):
+            data = frame.dropna(subset=[column])
+            if data.empty:
+                notes.append(f"quantization_comparison: no {column} values")
+                continue
+            if column == "latency_ms":
+                sns.stripplot(data=data, y="model", x=column, hue="variant", hue_order=variants, order=models,
+                              palette=palette, ax=ax, orient="h", dodge=True, jitter=False, size=4.5,
+                              marker="o", linewidth=0.4, edgecolor="k", legend=False)  # fmt: skip
+                log_if_wide(ax, "x", data[column].to_numpy(float))
+                style.plain_ticks(ax, "x")
+            else:
+                sns.barplot(data=data, y="model", x=column, hue="variant", hue_order=variants, order=models,
+                            palette=palette, ax=ax, orient="h", errorbar=None, saturation=0.9,
+                            legend=False)  # fmt: skip
+            ax.set(xlabel=label, ylabel="")
+            for boundary in range(1, len(models)):
+                ax.axhline(boundary - 0.5, color="0.85", lw=0.6)
+        handles = [style.patch(palette[v], v) for v in variants]
+        body.legend(handles=handles, title="variant", loc="outside upper center", ncols=len(variants),
+                    frameon=False)  # fmt: skip
+    return fig, notes
