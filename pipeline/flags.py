@@ -128,7 +128,7 @@ SHARED_FLAGS: tuple[Flag, ...] = (
          kwargs={"metavar": "NAME"}, group="latency"),
     Flag("--threads", "ONNX Runtime intra-op threads for measurement (default: 1)", ("latency.timing.threads",),
          kwargs={"type": int}, group="latency"),
-    Flag("--max-minutes", "time budget: of a table collection (default: 10), of the search (default: none)",
+    Flag("--max-minutes", "minutes: table collection budget (default 10), search budget (default 10; 0: none)",
          ("latency.max_minutes",),
          kwargs={"type": float}, group="latency"),
     Flag("--n", "random specs measured by validate-latency (default: 100)", ("latency.validate_n",),

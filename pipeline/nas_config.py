@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from train.train_config import TrainConfig
@@ -38,7 +39,7 @@ class NasConfig:
     max_latency_ms: float | None = 1.0  # constraint: latency on every device
     max_macs_m: float | None = None  # constraint: multiply-accumulates (millions)
     min_accuracy: float | None = None  # constraint: proxy validation accuracy
-    max_minutes: float | None = None  # wall-clock budget: stop at the generation boundary it would overrun (resumable)
+    max_minutes: float | None = 10.0  # wall-clock budget (0 or None: none); stops at a generation boundary
     proxy: TrainConfig = field(default_factory=default_proxy)
 
     def __post_init__(self) -> None:
@@ -56,7 +57,9 @@ class NasConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"nas.{name} must be > 0, got {value}")
-        if self.max_minutes is not None and not self.max_minutes > 0:
-            raise ValueError(f"nas.max_minutes must be > 0, got {self.max_minutes}")
+        if self.max_minutes is not None and not (math.isfinite(self.max_minutes) and self.max_minutes >= 0):
+            raise ValueError(f"nas.max_minutes must be >= 0 (0: no budget), got {self.max_minutes}")
+        if self.max_minutes == 0:
+            object.__setattr__(self, "max_minutes", None)
         if self.min_accuracy is not None and not 0 < self.min_accuracy < 1:
             raise ValueError(f"nas.min_accuracy must be in (0, 1), got {self.min_accuracy}")

@@ -181,7 +181,9 @@ def run_nas(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> SearchR
         f"[{features.dataset}] {cfg.nas.strategy} search over {cfg.nas.space}: population {config.population}, "
         f"{config.generations} generations after the initial one, {config.jobs} worker(s), proxy "
         f"{cfg.nas.proxy.epochs} epochs on {n_proxy} train clips ({problem.settings.proxy_device}), scored on "
-        f"{len(features.splits.val)} validation clips\n  objectives: {names}\n  constraints: {limits}"
+        f"{len(features.splits.val)} validation clips\n  objectives: {names}\n  constraints: {limits}\n  "
+        + (f"time budget {cfg.nas.max_minutes:g} min (--max-minutes; it stops at a generation boundary, --resume "
+           "continues)" if cfg.nas.max_minutes else "no time budget")
     )
     reporter = GenerationReporter(cfg.nas.max_minutes, config.generations)
     return run_search(problem, config, run_dir, resume=resume, progress=cfg.run.progress, on_generation=reporter)
