@@ -49,24 +49,77 @@ def best_values(feasible: Sequence[EvalRecord], objectives: Sequence[ObjectiveSp
     return best
 
 
-def pareto_columns(objectives: Sequence[ObjectiveSpec], constraints: Sequence[Constraint]) -> list[str]:
-    """Column order of ``pareto.csv``."""
+def pareto_columns(
+    objectives: Sequence[ObjectiveSpec], constraints: Sequence[Constraint], reported: Sequence[str] = ()
+) -> list[str]:
+    """Column order of ``pareto.csv``: key, generation, objectives, constrained and reported metrics, genome."""
     names = [o.name for o in objectives]
-    extra = [c.metric for c in constraints if c.metric not in names]
+    extra = [c.metric for c in constraints if c.metric not in names] + [m for m in reported if m not in names]
     return ["key", "generation", *names, *dict.fromkeys(extra), "genome"]
 
 
 def pareto_rows(
-    front: Sequence[EvalRecord], objectives: Sequence[ObjectiveSpec], constraints: Sequence[Constraint]
+    front: Sequence[EvalRecord],
+    objectives: Sequence[ObjectiveSpec],
+    constraints: Sequence[Constraint],
+    reported: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Rows of ``pareto.csv`` for the records of ``front`` (genome as a list)."""
-    columns = pareto_columns(objectives, constraints)
+    columns = pareto_columns(objectives, constraints, reported)
     rows = []
     for r in front:
         row: dict[str, Any] = {"key": r.key, "generation": r.generation, "genome": list(r.genome)}
         row.update({name: r.metrics.get(name, math.nan) for name in columns[2:-1]})
         rows.append(row)
     return rows
+
+
+HISTORY_DESCRIPTIONS = {
+    "generation": "generation number (0 = the initial population)",
+    "evaluations": "distinct candidates recorded so far (evaluated, rejected by the precheck, or failed)",
+    "full_evaluations": "candidates passed to the expensive evaluation so far",
+    "precheck_rejected": "candidates rejected by a cheap constraint before evaluation, so far",
+    "failed": "candidates whose evaluation failed after retries, so far",
+    "cache_hits": "proposals whose key was already recorded (reused, not evaluated), so far",
+    "pop_feasible": "feasible members of this generation's population (random search: of its batch)",
+    "feasible_total": "feasible candidates so far",
+    "front_size": "size of the feasible Pareto front of everything recorded so far",
+    "hypervolume": "hypervolume of that front in the normalised objective box (reference point: hv_reference)",
+    "min_violation": "smallest constraint violation in the population (0: some member is feasible)",
+    "wall_s": "wall time of this generation (s)",
+    "elapsed_s": "wall time since the search started, across resumed sessions (s)",
+    "hv_reference": "the hypervolume reference point: each objective's worst value, in its own units",
+}
+PARETO_DESCRIPTIONS = {
+    "key": "canonical architecture string (the key of the journal and of every table)",
+    "generation": "generation in which the candidate was first recorded",
+    "genome": "the integer genome (JSON list; gene i indexes choice list i of the search space)",
+}
+
+
+def column_legend(
+    objectives: Sequence[ObjectiveSpec], constraints: Sequence[Constraint], descriptions: dict[str, str]
+) -> dict[str, dict[str, str]]:
+    """What each column of ``pareto.csv`` and ``history.csv`` is (written as ``nas/columns.json``).
+
+    Args:
+        objectives: The search's objectives (each gets a ``best_<name>`` history column).
+        constraints: Its constraints.
+        descriptions: The problem's metric descriptions (:meth:`nas.problem.SearchProblem.metric_descriptions`).
+    """
+    reported = list(descriptions)
+    pareto = {}
+    for column in pareto_columns(objectives, constraints, reported):
+        pareto[column] = PARETO_DESCRIPTIONS.get(column) or descriptions.get(column, "metric recorded by the problem")
+    for o in objectives:
+        pareto[o.name] = f"{pareto[o.name]} [objective, {o.direction}imised]"
+    history = {}
+    for column in history_columns(objectives):
+        name = column.removeprefix("best_")
+        history[column] = HISTORY_DESCRIPTIONS.get(column) or (
+            f"best feasible {name} so far: {descriptions.get(name, name)}"
+        )
+    return {"pareto.csv": pareto, "history.csv": history}
 
 
 def write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:

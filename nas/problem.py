@@ -222,6 +222,14 @@ class SearchProblem(abc.ABC):
                 ``SearchConfig.retries`` retries, recorded as a failed (infeasible) candidate.
         """
 
+    def metric_descriptions(self) -> Mapping[str, str]:
+        """What each metric means (units, how it was obtained), for the column legend ``nas/columns.json``.
+
+        Metrics named here that are neither objectives nor constrained are added to ``pareto.csv``
+        as extra columns (e.g. parameter count and MACs beside accuracy and latency).
+        """
+        return {}
+
     def describe(self) -> Mapping[str, Any]:
         """Plain-data settings of the problem that change results (dataset, epochs, devices).
 

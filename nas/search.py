@@ -27,13 +27,14 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from common.atomic import atomic_write_json
 from common.errors import UserError
 from nas.backends import make_backend
 from nas.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_settings
 from nas.config import SearchConfig
 from nas.evaluation import Evaluator
 from nas.ga import build_toolbox
-from nas.history import history_columns, pareto_columns, pareto_rows, write_csv
+from nas.history import column_legend, history_columns, pareto_columns, pareto_rows, write_csv
 from nas.hypervolume import normalisation_json
 from nas.journal import Journal
 from nas.loop_state import LoopState
@@ -215,12 +216,17 @@ class _Loop:
 
     def _write_outputs(self) -> None:
         objectives, constraints = self.problem.objectives, self.problem.constraints
+        descriptions = dict(self.problem.metric_descriptions())
         write_csv(self.paths.history, history_columns(objectives), self.loop.state.history)
-        write_csv(self.paths.pareto, pareto_columns(objectives, constraints), self.pareto())
+        write_csv(self.paths.pareto, pareto_columns(objectives, constraints, list(descriptions)), self.pareto())
+        legend = self.paths.folder / "columns.json"
+        if not legend.is_file():
+            atomic_write_json(legend, column_legend(objectives, constraints, descriptions))
 
     def pareto(self) -> list[dict[str, Any]]:
         """Rows of ``pareto.csv``."""
-        return pareto_rows(self.loop.front, self.problem.objectives, self.problem.constraints)
+        reported = list(self.problem.metric_descriptions())
+        return pareto_rows(self.loop.front, self.problem.objectives, self.problem.constraints, reported)
 
     def result(self, completed: bool) -> SearchResult:
         """The :class:`SearchResult` of this session."""

@@ -171,6 +171,28 @@ class AudioProblem(SearchProblem):
             "device": str(result.device),
         }
 
+    def metric_descriptions(self) -> dict[str, str]:
+        """The column legend of ``pareto.csv``; params and MACs are added to it beside the objectives."""
+        s = self.settings
+        proxy = f"{s.proxy.epochs} epoch(s) of proxy training on the train split, scored on the validation split"
+        out = {
+            "accuracy": f"proxy validation accuracy (fraction; {proxy}); not a test accuracy",
+            "macro_f1": f"proxy validation macro-F1 ({proxy})",
+            "size_kb": "fp32 weights after BatchNorm folding, KiB (what an fp32 deployment stores)",
+            "params": "trainable parameters",
+            "macs_m": "multiply-accumulates per clip, millions",
+        }
+        if s.measure is not None:
+            out[latency_metric("local")] = (
+                f"latency in ms measured on this machine ({(s.machine or {}).get('cpu_model', 'CPU')}) in ONNX "
+                f"Runtime, batch 1, {s.measure.threads} thread(s), fp32"
+            )
+        for device in s.devices:
+            out[latency_metric(device.name)] = (
+                f"latency in ms predicted by the latency table of device {device.name} (fp32, batch 1)"
+            )
+        return out
+
     def describe(self) -> dict[str, Any]:
         """Everything that changes results (compared on resume); paths are left out."""
         settings = dataclasses.asdict(self.settings)
