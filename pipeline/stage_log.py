@@ -1,7 +1,8 @@
 """``<run>/stages.jsonl``: when each stage of a run started and ended, appended and fsynced as it happens.
 
 One JSON line per event: ``{"mode", "event": "start"|"end"|"failed", "time" (UTC ISO 8601),
-"config_hash", "resume", "wall_s" (end/failed), "reason" (failed)}``. ``--mode full`` reads it to
+"config_hash", "resume", "tool" (version and git commit, on start), "wall_s" (end/failed), "reason"
+(failed)}``. ``--mode full`` reads it to
 skip stages that already finished with the same config; the reports read it for start/end times
 and wall time per stage. Append-only: nothing earlier is ever rewritten.
 """
@@ -16,6 +17,7 @@ from typing import Any
 
 from common.atomic import append_jsonl, cut_torn_tail, read_jsonl
 from common.hashing import stable_hash
+from common.version import tool_source
 
 LOG_NAME = "stages.jsonl"
 
@@ -39,6 +41,7 @@ class StageRecord:
     wall_s: float | None = None
     config_hash: str | None = None
     failed: str | None = None
+    tool: dict[str, Any] | None = None  # version and git commit of the tool that ran it
 
     @property
     def finished(self) -> bool:
@@ -59,7 +62,7 @@ class StageLog:
     def start(self, mode: str, config: dict[str, Any], resume: bool) -> float:
         """Record a stage's start; returns the monotonic start time for :meth:`end`."""
         self._append({"mode": mode, "event": "start", "time": _now(), "config_hash": config_hash(config),
-                      "resume": resume})  # fmt: skip
+                      "resume": resume, "tool": tool_source()})  # fmt: skip
         return time.monotonic()
 
     def end(self, mode: str, config: dict[str, Any], started: float) -> None:
@@ -87,7 +90,8 @@ class StageLog:
             if not isinstance(mode, str):
                 continue
             if event.get("event") == "start":
-                out[mode] = StageRecord(mode, started=event.get("time"), config_hash=event.get("config_hash"))
+                out[mode] = StageRecord(mode, started=event.get("time"), config_hash=event.get("config_hash"),
+                                        tool=event.get("tool"))  # fmt: skip
             elif mode in out and event.get("event") == "end":
                 out[mode].ended, out[mode].wall_s = event.get("time"), event.get("wall_s")
             elif mode in out and event.get("event") == "failed":

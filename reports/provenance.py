@@ -12,12 +12,12 @@ import datetime as dt
 import importlib.metadata
 import os
 import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import latency_tables
 from common.hashing import stable_hash
+from common.version import git_commit
 from pipeline.stage_log import LOG_NAME, StageLog
 from reports.run_data import RunData
 from reports.run_files import read_json
@@ -37,27 +37,6 @@ def package_versions() -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
     return versions
-
-
-def git_commit(folder: Path, tracked: str | None = None) -> tuple[str | None, bool | None]:
-    """``(commit, dirty)`` of the git checkout holding ``folder``, ``(None, None)`` when it is not in one.
-
-    Args:
-        folder: Where to look.
-        tracked: A file in ``folder`` that must be tracked by that checkout (a run folder inside an
-            ignored ``runs/`` of the tool's repository is not versioned by it).
-    """
-    try:
-        if tracked:
-            subprocess.run(["git", "-C", str(folder), "ls-files", "--error-unmatch", tracked], capture_output=True,
-                           timeout=10, check=True)  # fmt: skip
-        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()  # fmt: skip
-        status = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=10, check=True).stdout  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return None, None
-    return head or None, bool(status.strip())
 
 
 def _tables_dirs(run: RunData) -> list[tuple[Path, str]]:
@@ -117,6 +96,7 @@ def _run_times(run: RunData) -> dict[str, Any]:
     times["training_wall_s"] = sum(walls) if walls else None
     stages = StageLog(run.run_dir).records() if (run.run_dir / LOG_NAME).is_file() else {}
     times["stages"] = {mode: {"started": r.started, "ended": r.ended, "wall_s": r.wall_s, "finished": r.finished,
+                              "tool": r.tool,
                               "failed": r.failed, "config_hash": r.config_hash}
                        for mode, r in stages.items()}  # fmt: skip
     if not stages:
