@@ -221,8 +221,23 @@ def spec_ops(space: SearchSpace, spec: ArchSpec, n_classes: int, input_shape: Se
 
 
 def space_ops(space: SearchSpace, n_classes: int, input_shape: Sequence[int]) -> set[OpKey]:
-    """Every op key any spec of ``space`` can emit on ``input_shape`` (from the exact unit catalog)."""
-    return {op for unit in space.unit_catalog(n_classes, input_shape) for op in unit_ops(unit)}
+    """Every op key any spec of ``space`` can emit on ``input_shape`` (from the exact unit catalog).
+
+    The catalog walk takes seconds for ``mel2d`` (hundreds of thousands of units); it is computed
+    once per process for each (space class, name, classes, input shape).
+    """
+    shape = tuple(int(d) for d in input_shape)
+    return set(_cached_space_ops((type(space), space.name, int(n_classes), shape), space))
+
+
+_SPACE_OPS: dict[tuple, frozenset[OpKey]] = {}
+
+
+def _cached_space_ops(key: tuple, space: SearchSpace) -> frozenset[OpKey]:
+    if key not in _SPACE_OPS:
+        _, _, n_classes, shape = key
+        _SPACE_OPS[key] = frozenset(op for unit in space.unit_catalog(n_classes, shape) for op in unit_ops(unit))
+    return _SPACE_OPS[key]
 
 
 __all__ = ["OP_KINDS", "OpKey", "parse_op_key", "space_ops", "spec_ops", "unit_ops"]
