@@ -11,6 +11,7 @@ from typing import Any
 from joblib import Parallel, delayed
 
 from common.atomic import atomic_write_json, atomic_write_text
+from pipeline.columns import write_column_legend
 from pipeline.config import PipelineConfig
 from pipeline.final_training import TrainJob, train_and_test
 from search_spaces import get_baseline, profile
@@ -98,6 +99,7 @@ def run_baselines(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> l
     writer.writerow(RESULT_COLUMNS)
     writer.writerows(_row(s) for s in summaries)
     atomic_write_text(run_dir / "baseline_results.csv", buf.getvalue())
+    write_column_legend(run_dir)
     return summaries
 
 

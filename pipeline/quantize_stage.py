@@ -26,6 +26,7 @@ from common.atomic import atomic_write_json
 from common.errors import UserError
 from latency_tables.device_info import device_metadata
 from nas.history import write_csv
+from pipeline.columns import write_column_legend
 from pipeline.config import PipelineConfig
 from pipeline.final_training import TeacherRef, TrainJob, finished_runs, model_dir, train_and_test
 from pipeline.model_variants import ShipModel, VariantRunner, stage_inputs
@@ -165,6 +166,7 @@ def run(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> Quantizatio
     rows = _variants(run_dir, cfg, features, trained)
     write_csv(run_dir / "quantization_results.csv", RESULT_COLUMNS, [{c: r.get(c, "") for c in RESULT_COLUMNS}
                                                                      for r in rows])  # fmt: skip
+    write_column_legend(run_dir)
     machine = device_metadata()
     result = QuantizationResult(survivors, training, teacher, fidelity, rows, machine)
     atomic_write_json(run_dir / "quantization_results.json", _to_json(result, cfg))

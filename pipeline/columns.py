@@ -1,0 +1,94 @@
+"""What each column of the run folder's result tables is: ``<run>/columns.json``.
+
+The search's own tables are described in ``nas/columns.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.atomic import atomic_write_json
+
+_TEST = "on the test split (used for final evaluation only, never for selection)"
+_PM = "mean over seeds; *_std: sample standard deviation over seeds"
+
+TABLES: dict[str, dict[str, str]] = {
+    "baseline_results.csv": {
+        "model": "baseline name (search_spaces/baselines.py)",
+        "dataset": "dataset name",
+        "split": "split protocol in words",
+        "seeds": "training runs (seeds run.seed + k)",
+        "params": "trainable parameters",
+        "size_kb": "fp32 weights after BatchNorm folding, KiB",
+        "macs_m": "multiply-accumulates per clip, millions",
+        "test_accuracy_mean": f"test accuracy (fraction) {_TEST}; {_PM}",
+        "test_macro_f1_mean": f"test macro-F1 {_TEST}; {_PM}",
+        "val_macro_f1_mean": "validation macro-F1 of the selected (best validation) epoch, mean over seeds",
+        "train_wall_s_mean": "training wall time per run (s), mean over seeds",
+        "epochs": "training epochs",
+        "spec": "canonical architecture string",
+    },
+    "survivors.csv": {
+        "name": "model name of the survivor (nas- + a hash of its spec)",
+        "spec": "canonical architecture string",
+        "kept": "True: trained fully; False: dropped when thinning the front by crowding distance",
+        "reason": "why it was kept (the objective extremes it holds) or dropped",
+        "*": "the other columns are the search's objectives as in nas/pareto.csv (accuracy = proxy validation)",
+    },
+    "training_results.csv": {
+        "model": "model name (baseline, nas-<hash> survivor, <name>-kd distilled student)",
+        "kind": "baseline | nas (search survivor) | distilled",
+        "seeds": "training runs (seeds run.seed + k)",
+        "test_accuracy_mean": f"test accuracy (fraction) {_TEST}; {_PM}",
+        "test_macro_f1_mean": f"test macro-F1 {_TEST}; {_PM}",
+        "val_accuracy_mean": f"validation accuracy at the selected epoch; {_PM}",
+        "proxy_accuracy": "the search's proxy validation accuracy of this architecture (survivors)",
+        "plain_model": "distilled rows: the same architecture trained without distillation",
+        "delta_test_accuracy_pts": "distilled minus plain test accuracy, points, mean over the seeds both ran",
+        "delta_test_accuracy_pts_std": "its standard deviation over those seeds",
+        "paired_seeds": "seeds with both a distilled and a plain run",
+        "teacher": "distillation teacher (model name in the run, or a checkpoint path)",
+        "epochs": "training epochs",
+        "params": "trainable parameters",
+        "size_kb": "fp32 weights after BatchNorm folding, KiB",
+        "macs_m": "multiply-accumulates per clip, millions",
+        "spec": "canonical architecture string",
+    },
+    "quantization_results.csv": {
+        "model": "model name (first seed's run)",
+        "kind": "baseline | nas | distilled",
+        "variant": "fp32 | int8_dynamic (weights only) | int8_static (QDQ) | int8_static_aa (accuracy-aware) | "
+        "int8_qat (fake-quant fine-tuned)",
+        "test_accuracy": f"accuracy of the ONNX file run in ONNX Runtime over the whole test split {_TEST}",
+        "test_macro_f1": "macro-F1 of the ONNX file on the test split",
+        "accuracy_delta_pts": "test accuracy minus the fp32 ONNX's, points",
+        "val_accuracy": "accuracy of the ONNX file on the validation split",
+        "val_accuracy_delta_pts": "validation accuracy minus the fp32 ONNX's, points (the accuracy-aware bound's)",
+        "size_kb": "ONNX file size, KiB",
+        "size_ratio": "fp32 ONNX size / this file's size (x smaller)",
+        "latency_ms": "batch-1 latency measured on this machine in ONNX Runtime (1 thread by default): minimum over "
+        "fresh sessions of the session median, ms",
+        "latency_p90_ms": "90th percentile of that session's runs, ms",
+        "speedup": "fp32 latency / this variant's latency",
+        "predicted_latency_ms": "fp32 only: the latency table's prediction for table_device (another device than "
+        "this machine unless collected here)",
+        "table_device": "the latency table used for predicted_latency_ms",
+        "layers_fp32": "accuracy-aware: layers kept in fp32",
+        "layers_fp32_names": "their node names",
+        "bound_met": "accuracy-aware: whether the validation drop is within --max-accuracy-drop",
+        "parity_max_abs_diff": "fp32: largest |torch - ONNX Runtime| logit difference on real inputs",
+        "teacher": "distilled models: the teacher",
+        "seed": "training seed of the exported run",
+        "spec": "canonical architecture string",
+        "onnx": "the ONNX file, relative to the run folder (its model card: same name, .json)",
+        "calibration": "static INT8: calibration method, clips, weight bits",
+        "note": "what else to know about the variant",
+    },
+}
+
+
+def write_column_legend(run_dir: Path) -> Path:
+    """Write ``<run>/columns.json`` (the tables' column descriptions)."""
+    path = Path(run_dir) / "columns.json"
+    atomic_write_json(path, TABLES)
+    return path
