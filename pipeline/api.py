@@ -20,9 +20,9 @@ from typing import Any
 import pandas as pd
 
 from common.errors import UserError
+from common.stage_log import StageLog
 from pipeline.config import PipelineConfig, build_config
 from pipeline.run_folder import prepare_run_folder, read_run_config, record_config, run_folder_config
-from pipeline.stage_log import StageLog
 from pipeline.stages import get_stage
 
 
@@ -30,21 +30,23 @@ class Pipeline:
     """One run folder and its resolved config, with one method per stage.
 
     Args:
-        config: A :data:`pipeline.config.PipelineConfig`, a nested mapping of config sections, the
-            path of a YAML/TOML/JSON config file, or None (the defaults; for a run folder that
-            exists, its ``config.json``).
-        out: The run folder (default ``runs/<dataset>-<mode>`` per stage, as on the command line).
+        config: A :data:`pipeline.config.PipelineConfig` (used as it is), a nested mapping of
+            config sections or the path of a YAML/TOML/JSON config file (laid over the run folder's
+            ``config.json`` when ``out`` holds one, as ``--mode quantization --out RUN`` does), or
+            None (that ``config.json``, or the defaults).
+        out: The run folder. Give it to keep every stage in one folder: without it each stage uses
+            its own default ``runs/<dataset>-<mode>``, as on the command line.
     """
 
     def __init__(self, config: PipelineConfig | Mapping[str, Any] | str | Path | None = None,
                  out: str | Path | None = None) -> None:  # fmt: skip
         self.out = None if out is None else Path(out)
+        base = read_run_config(self.out) if self.out is not None and not isinstance(config, PipelineConfig) else {}
         if isinstance(config, PipelineConfig):
             self.config = config
         elif isinstance(config, (str, Path)):
-            self.config = build_config(config, {})
+            self.config = build_config(config, {}, base=base)
         else:
-            base = read_run_config(self.out) if config is None and self.out is not None else {}
             self.config = build_config(None, dict(config or {}), base=base)
 
     def run_stage(self, mode: str, resume: bool = False) -> tuple[Any, Path | None]:

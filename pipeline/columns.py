@@ -73,6 +73,7 @@ TABLES: dict[str, dict[str, str]] = {
         "predicted_latency_ms": "fp32 only: the latency table's prediction for table_device (another device than "
         "this machine unless collected here)",
         "table_device": "the latency table used for predicted_latency_ms",
+        "table_note": "why the table gave no prediction (another space or input shape, ...)",
         "layers_fp32": "accuracy-aware: layers kept in fp32",
         "layers_fp32_names": "their node names",
         "bound_met": "accuracy-aware: whether the validation drop is within --max-accuracy-drop",

@@ -10,6 +10,7 @@ reused, one with other settings refused; an unfinished one continues from ``last
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -153,6 +154,7 @@ def train_and_test(run_dir: Path, job: TrainJob, resume: bool) -> dict[str, Any]
         "model": job.name,
         "kind": job.kind,
         "seed": job.train.seed,
+        "seed_index": job.seed_index,
         "spec": job.spec,
         "teacher": None if job.teacher is None else job.teacher.name,
         "settings": settings,
@@ -163,8 +165,28 @@ def train_and_test(run_dir: Path, job: TrainJob, resume: bool) -> dict[str, Any]
     return record
 
 
+_SEED_FOLDER = re.compile(r"^seed(\d+)$")
+
+
 def finished_runs(run_dir: Path, name: str) -> list[dict[str, Any]]:
-    """The ``run.json`` records of every finished seed of model ``name``, by seed index."""
+    """The ``run.json`` records of every finished seed of model ``name``, by seed index.
+
+    Each record carries ``seed_index`` (its folder: :func:`model_dir`), also for runs written
+    before the field existed; unfinished seeds are left out, so indexes can have gaps.
+    """
     base = model_dir(run_dir, name)
-    paths = [base / "run.json", *sorted(base.glob("seed*/run.json"), key=lambda p: int(p.parent.name[4:]))]
-    return [json.loads(p.read_text()) for p in paths if p.is_file()]
+    indexed = [(0, base / "run.json")]
+    for folder in base.glob("seed*"):
+        match = _SEED_FOLDER.match(folder.name)
+        if match and folder.is_dir() and int(match.group(1)) > 0:
+            indexed.append((int(match.group(1)), folder / "run.json"))
+    records = []
+    for k, path in sorted(indexed):
+        if path.is_file():
+            records.append(json.loads(path.read_text()) | {"seed_index": k})
+    return records
+
+
+def checkpoint_of(run_dir: Path, record: dict[str, Any]) -> Path:
+    """The ``best.pt`` of a finished run record (from :func:`finished_runs`)."""
+    return model_dir(run_dir, record["model"], int(record["seed_index"])) / "best.pt"

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import UserError
+from common.stage_log import StageLog, config_hash
 from nas.runfolder import SearchPaths
 from pipeline.config import PipelineConfig
-from pipeline.stage_log import StageLog, config_hash
+from pipeline.stages import FULL_ORDER
 
-ORDER = ("baseline", "nas", "quantization", "reports")
+ORDER = FULL_ORDER
 
 
 @dataclass
@@ -37,10 +38,27 @@ def check_folder(run_dir: Path, resume: bool) -> None:
         )
 
 
+def check_inputs(cfg: PipelineConfig) -> None:
+    """What later stages would refuse, checked before hours of training: ``--compare`` folders, a teacher checkpoint.
+
+    Raises:
+        UserError: Naming the input.
+    """
+    for path in cfg.reports.compare:
+        if not Path(path).is_dir():
+            raise UserError(f"--compare {path} is not a folder (expected the --out of another run)")
+    teacher = cfg.quantize.distill.teacher
+    if teacher.endswith(".pt") and not Path(teacher).is_file():
+        raise UserError(f"--teacher {teacher}: no such checkpoint")
+    if cfg.reports.out_dir and Path(cfg.reports.out_dir).is_file():
+        raise UserError(f"reports.out_dir {cfg.reports.out_dir} is a file; name a folder")
+
+
 def run(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> FullResult:
     """Run every stage in order (see the module docstring)."""
     from pipeline.api import Pipeline
 
+    check_inputs(cfg)
     pipe = Pipeline(cfg, out=run_dir)
     records = StageLog(run_dir).records()
     current = config_hash(cfg.to_dict())

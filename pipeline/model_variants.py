@@ -39,7 +39,7 @@ from train.checkpoint import load_model_weights
 from train.feature_set import Features
 from train.train_config import TrainConfig
 
-RESULT_VERSION = 2  # 2: files compacted
+RESULT_VERSION = 3  # 2: files compacted; 3: a key per variant
 
 
 @dataclass(frozen=True)
@@ -63,12 +63,16 @@ class _Inputs:
     val_y: np.ndarray
     samples: np.ndarray
 
+    @property
+    def calibration_sha(self) -> str:
+        """A hash of the calibration clips (which clips were drawn, and their values)."""
+        return hashlib.sha256(np.ascontiguousarray(self.calibration).tobytes()).hexdigest()[:20]
+
 
 def stage_inputs(features: Features, cfg: QuantizeConfig, seed: int) -> _Inputs:
     """Calibration clips (a seeded draw from the train split), the validation split and parity samples.
 
-    Raises:
-        UserError: The train split has too few clips to calibrate with.
+    Too few train clips to calibrate with are refused by the quantizer (``UserError``).
     """
     train = features.splits.train
     n = min(cfg.calibration_clips, len(train))
@@ -86,27 +90,42 @@ def _file_sha(path: Path) -> str:
     return digest.hexdigest()[:20]
 
 
-def _settings(
-    model: ShipModel, cfg: QuantizeConfig, timing: TimingConfig, train: TrainConfig, data: str
-) -> dict[str, Any]:
-    """What decides a variant's measurement, in its JSON form (so it compares equal to a stored copy)."""
-    return json.loads(
-        json.dumps(
-            {
-                "version": RESULT_VERSION,
-                "checkpoint_sha": _file_sha(model.checkpoint),
-                "data": data,
-                "quantize": {
-                    k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("survivors", "seeds", "distill")
-                },
-                "reduce_range": cfg.resolved_reduce_range(),
-                "train": dataclasses.asdict(dataclasses.replace(train, progress=False)),  # QAT fine-tuning
-                "timing": dataclasses.asdict(timing),
-                "onnxruntime": ort.__version__,
-                "cpu": {"model": cpu_model(), "flags": cpu_flags()},
-            }
-        )
-    )
+def _jsonable(obj: Any) -> Any:
+    """``obj`` in its JSON form, so a computed key compares equal to a stored copy (tuples become lists)."""
+    return json.loads(json.dumps(obj, default=str))
+
+
+def variant_key(
+    variant: str, model: ShipModel, cfg: QuantizeConfig, timing: TimingConfig, train: TrainConfig, data: str,
+    inputs: _Inputs, table: LatencyTable | None,
+) -> dict[str, Any]:  # fmt: skip
+    """What decides one variant's file and measurement; a stored result is reused only when this is equal.
+
+    Every variant depends on the checkpoint, the data, the export (opset, parity tolerance), the
+    timing protocol and the machine (CPU, runtime); the fp32 row also on the latency table it
+    quotes; the static INT8 variants on the calibration clips, method and weight bits; the
+    accuracy-aware one on its bound; QAT on its fine-tuning.
+    """
+    key: dict[str, Any] = {
+        "version": RESULT_VERSION,
+        "checkpoint_sha": _file_sha(model.checkpoint),
+        "data": data,
+        "export": {"opset": cfg.opset, "parity_atol": cfg.parity_atol},
+        "timing": dataclasses.asdict(timing),
+        "onnxruntime": ort.__version__,
+        "cpu": {"model": cpu_model(), "flags": cpu_flags()},
+    }
+    if variant == "fp32":
+        key["table"] = None if table is None else {"name": table.name, "fingerprint": table.fingerprint()}
+    if variant in ("int8_static", "int8_static_aa", "int8_qat"):
+        key["calibration"] = {"sha": inputs.calibration_sha, "method": cfg.calibration_method,
+                              "reduce_range": cfg.resolved_reduce_range()}  # fmt: skip
+    if variant == "int8_static_aa":
+        key["max_accuracy_drop_pts"] = cfg.max_accuracy_drop_pts
+    if variant == "int8_qat":
+        key["qat"] = {"epochs": cfg.qat_epochs, "lr": cfg.qat_lr,
+                      "train": dataclasses.asdict(dataclasses.replace(train, progress=False))}  # fmt: skip
+    return _jsonable(key)
 
 
 class VariantRunner:
@@ -119,7 +138,6 @@ class VariantRunner:
         self.run_dir, self.model, self.features, self.cfg, self.timing = run_dir, model, features, cfg, timing
         self.train, self.inputs, self.table = train, inputs, table
         self.reduce_range = cfg.resolved_reduce_range()
-        self.settings = _settings(model, cfg, timing, train, features.fingerprint)
 
     def onnx_path(self, variant: str) -> Path:
         """``onnx/<name>.<variant>.onnx``."""
@@ -142,19 +160,21 @@ class VariantRunner:
                 rows.append(static)
             elif variant == "int8_static_aa":
                 rows.append(self._variant(variant, self._accuracy_aware, fp32))
-            elif variant == "int8_qat":
-                row = self._qat(fp32, static)
-                if row is not None:
-                    rows.append(row)
+        if "int8_qat" in self.cfg.variants:  # judged on int8_static, whatever the order in the config
+            row = self._qat(fp32, static)
+            if row is not None:
+                rows.append(row)
         return rows
 
     # -- one variant -------------------------------------------------------------------------
 
     def _variant(self, variant: str, make, fp32: dict[str, Any] | None = None) -> dict[str, Any]:
         path, result = self.onnx_path(variant), self.result_path(variant)
+        settings = variant_key(variant, self.model, self.cfg, self.timing, self.train, self.features.fingerprint,
+                               self.inputs, self.table)  # fmt: skip
         if result.is_file() and path.is_file():
             stored = json.loads(result.read_text())
-            if stored.get("settings") == self.settings:
+            if stored.get("settings") == settings:
                 return stored["row"]
         start = time.perf_counter()
         extra = make(path) or {}
@@ -162,7 +182,7 @@ class VariantRunner:
         write_card(path, make_card(path, self.features, model_name=self.model.name, spec=self.model.spec,
                                    variant=variant))  # fmt: skip
         row = self._measure(variant, path, fp32) | extra | {"wall_s": round(time.perf_counter() - start, 2)}
-        atomic_write_json(result, {"settings": self.settings, "row": row})
+        atomic_write_json(result, {"settings": settings, "row": row})
         return row
 
     def _measure(self, variant: str, path: Path, fp32: dict[str, Any] | None) -> dict[str, Any]:

@@ -174,7 +174,8 @@ class AudioProblem(SearchProblem):
     def metric_descriptions(self) -> dict[str, str]:
         """The column legend of ``pareto.csv``; params and MACs are added to it beside the objectives."""
         s = self.settings
-        proxy = f"{s.proxy.epochs} epoch(s) of proxy training on the train split, scored on the validation split"
+        subset = "" if s.proxy.train_subset == 1 else f" (train_subset {s.proxy.train_subset:g})"
+        proxy = f"{s.proxy.epochs} epoch(s) of proxy training on the train split{subset}, scored on validation"
         out = {
             "accuracy": f"proxy validation accuracy (fraction; {proxy}); not a test accuracy",
             "macro_f1": f"proxy validation macro-F1 ({proxy})",
@@ -198,8 +199,9 @@ class AudioProblem(SearchProblem):
         settings = dataclasses.asdict(self.settings)
         settings.pop("run_dir")
         proxy = dataclasses.asdict(self.settings.proxy)
-        for display_only in ("progress", "deterministic"):  # neither changes a CPU result
-            proxy.pop(display_only, None)
+        proxy.pop("progress", None)  # display only
+        if self.settings.proxy_device != "cuda":
+            proxy.pop("deterministic", None)  # selects CUDA kernels; changes no CPU result
         settings["proxy"] = proxy
         settings["size_kb"] = SIZE_DEFINITION
         settings["devices"] = [{"name": d.name, "fingerprint": d.fingerprint} for d in self.settings.devices]

@@ -67,6 +67,9 @@ class QuantizeConfig:
         if unknown or "fp32" not in self.variants:
             raise ValueError(f"quantize.variants must include fp32 and name only {', '.join(VARIANTS)}; got "
                              f"{', '.join(self.variants)}")  # fmt: skip
+        if "int8_qat" in self.variants and "int8_static" not in self.variants:
+            raise ValueError("quantize.variants: int8_qat needs int8_static (QAT runs where plain static INT8 misses "
+                             "the accuracy bound)")  # fmt: skip
         if self.calibration_method not in CALIBRATION_METHODS:
             raise ValueError(f"quantize.calibration_method must be one of {', '.join(CALIBRATION_METHODS)}, got "
                              f"'{self.calibration_method}'")  # fmt: skip

@@ -26,9 +26,10 @@ from common.atomic import atomic_write_json
 from common.errors import UserError
 from latency_tables.device_info import device_metadata
 from nas.history import write_csv
+from nas.runfolder import SearchPaths
 from pipeline.columns import write_column_legend
 from pipeline.config import PipelineConfig
-from pipeline.final_training import TeacherRef, TrainJob, finished_runs, model_dir, train_and_test
+from pipeline.final_training import TeacherRef, TrainJob, checkpoint_of, finished_runs, train_and_test
 from pipeline.model_variants import ShipModel, VariantRunner, stage_inputs
 from pipeline.proxy_fidelity import fidelity_line, proxy_fidelity
 from pipeline.survivors import Survivor, select_survivors, write_survivors
@@ -41,7 +42,7 @@ RESULT_COLUMNS = [
     "model", "kind", "variant", "test_accuracy", "test_macro_f1", "accuracy_delta_pts", "val_accuracy",
     "val_accuracy_delta_pts", "size_kb", "size_ratio", "latency_ms", "latency_p90_ms", "speedup",
     "predicted_latency_ms", "table_device", "layers_fp32", "layers_fp32_names", "bound_met", "parity_max_abs_diff",
-    "teacher", "seed", "spec", "onnx", "calibration", "note",
+    "table_note", "teacher", "seed", "spec", "onnx", "calibration", "note",
 ]  # fmt: skip
 
 
@@ -110,19 +111,26 @@ def _ship_models(run_dir: Path, trained: dict[str, list[dict[str, Any]]]) -> lis
     order = {"baseline": 0, "nas": 1, "distilled": 2}
     models = []
     for name, runs in trained.items():
-        first = runs[0]
+        first = runs[0]  # the lowest finished seed index
         kind = first.get("kind", "baseline")
-        models.append(ShipModel(name, kind, first["spec"], model_dir(run_dir, name) / "best.pt", first["seed"],
+        models.append(ShipModel(name, kind, first["spec"], checkpoint_of(run_dir, first), first["seed"],
                                 first.get("teacher")))  # fmt: skip
     return sorted(models, key=lambda m: (order.get(m.kind, 3), m.name))
 
 
 def _table(cfg: PipelineConfig):
+    """The latency table whose fp32 prediction is quoted beside each measurement.
+
+    ``--device-name``, else the search's first device, else the shipped default; a table that
+    cannot be used is said so (one warning line), not fatal.
+    """
     from pipeline.latency_stage import resolve_table
 
+    device = cfg.latency.device or (cfg.nas.devices[0] if cfg.nas.devices else None)
     try:
-        return resolve_table(cfg)
-    except UserError:
+        return resolve_table(cfg, device)
+    except UserError as exc:
+        print(f"warning: no table prediction beside the measured latencies: {exc}", flush=True)
         return None
 
 
@@ -135,10 +143,19 @@ def run(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> Quantizatio
     q = cfg.quantize
     features = _features(run_dir)
     survivors, front_rows = select_survivors(run_dir, q.survivors)
-    if front_rows:
+    has_search = SearchPaths(run_dir).has_search()
+    if has_search:
         write_survivors(run_dir, front_rows)
     baselines = _trained_baselines(run_dir)
     if not survivors and not baselines:
+        if has_search and not front_rows:
+            raise UserError(
+                f"the search in {run_dir} found no feasible candidate (see nas/history.csv) and the folder holds no "
+                "trained baselines: relax the constraints and resume the search, or run --mode baseline there"
+            )
+        if has_search:
+            raise UserError(f"--survivors {q.survivors} keeps no search survivor and {run_dir} holds no trained "
+                            "baselines: use --survivors 1 or more")  # fmt: skip
         raise UserError(
             f"{run_dir} holds no trained baselines and no search front: run --mode baseline (trained models) "
             f"and/or --mode nas (a search) with --out {run_dir} first"

@@ -19,10 +19,14 @@ _NAS_READS = (
     "nas_population", "nas_generations", "strategy", "objectives", "latency", "devices", "max_latency_ms",
     "max_size_kb", "min_accuracy", "proxy_epochs", "backend", "scheduler", "strict", "max_minutes", *_LATENCY_READS,
 )  # fmt: skip
+_BASELINE_READS = ("epochs", "seeds", "models")
+_REPORTS_READS = ("compare",)
 _QUANTIZE_READS = (
     "epochs", "seeds", "threads", "device_name", "tables_dir", "survivors", "teacher", "max_accuracy_drop",
     "calibration_method",
 )  # fmt: skip
+
+FULL_ORDER = ("baseline", "nas", "quantization", "reports")  # what --mode full runs, in order
 
 STAGES: tuple[Stage, ...] = (
     Stage(
@@ -36,7 +40,7 @@ STAGES: tuple[Stage, ...] = (
         "train the fixed baselines fully, test, mean +- std over --seeds",
         run="pipeline.baseline_stage:run",
         summary="pipeline.baseline_stage:summary",
-        flags=("epochs", "seeds", "models"),
+        flags=_BASELINE_READS,
         section=("baseline", BaselineConfig),
     ),
     Stage(
@@ -93,7 +97,7 @@ STAGES: tuple[Stage, ...] = (
         "figures (PDF+PNG), CSV/LaTeX tables and an offline index.html from a run folder alone",
         run="pipeline.reports_stage:run",
         summary="pipeline.reports_stage:summary",
-        flags=("compare",),
+        flags=_REPORTS_READS,
         section=("reports", ReportsConfig),
         run_folder="existing",
         check_folder="pipeline.reports_stage:check_folder",
@@ -104,7 +108,8 @@ STAGES: tuple[Stage, ...] = (
         "baseline -> nas -> quantization (survivors, distillation, INT8) -> reports in one run folder",
         run="pipeline.full_stage:run",
         summary="pipeline.full_stage:summary",
-        flags=tuple(dict.fromkeys(("epochs", "seeds", "models", *_NAS_READS, *_QUANTIZE_READS, "compare"))),
+        # the stages of FULL_ORDER read these
+        flags=tuple(dict.fromkeys((*_BASELINE_READS, *_NAS_READS, *_QUANTIZE_READS, *_REPORTS_READS))),
         flag_targets=(("seeds", ("baseline.seeds", "quantize.seeds")), ("max_minutes", ("nas.max_minutes",))),
         check_folder="pipeline.full_stage:check_folder",
         resolve="pipeline.nas_stage:resolve_config",

@@ -8,19 +8,18 @@ from typing import Any
 import torch
 
 from common.errors import UserError
-from pipeline.final_training import TeacherRef, build_for, model_dir
+from pipeline.final_training import TeacherRef, build_for, checkpoint_of
 from pipeline.quantize_config import DistillSettings
 from train.checkpoint import load_checkpoint
 from train.distill import DistillConfig, Teacher
 from train.feature_set import Features
 
 
-def _best_run(name: str, runs: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
-    """The seed index and record of a model's run with the best validation accuracy (then macro-F1)."""
-    ranked = sorted(
-        enumerate(runs), key=lambda kr: (-kr[1]["train"]["best_val_accuracy"], -kr[1]["train"]["best_val_macro_f1"])
+def _best_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A model's finished run with the best validation accuracy (then macro-F1, then the lower seed index)."""
+    return min(
+        runs, key=lambda r: (-r["train"]["best_val_accuracy"], -r["train"]["best_val_macro_f1"], r["seed_index"])
     )
-    return ranked[0]
 
 
 def choose_teacher(
@@ -43,13 +42,13 @@ def choose_teacher(
     if choice == "auto":
         if not trained:
             raise UserError("no fully trained model to distil from; train baselines (--mode baseline) or survivors")
-        scored = [(name, *_best_run(name, runs)) for name, runs in trained.items() if runs]
-        name, k, record = max(scored, key=lambda t: (t[2]["train"]["best_val_accuracy"],
-                                                     t[2]["train"]["best_val_macro_f1"], t[0]))  # fmt: skip
-        ref = TeacherRef(name, record["spec"], str(model_dir(run_dir, name, k) / "best.pt"), distill)
-    elif choice in trained:
-        k, record = _best_run(choice, trained[choice])
-        ref = TeacherRef(choice, record["spec"], str(model_dir(run_dir, choice, k) / "best.pt"), distill)
+        best = [(name, _best_run(runs)) for name, runs in trained.items() if runs]
+        name, record = max(best, key=lambda t: (t[1]["train"]["best_val_accuracy"], t[1]["train"]["best_val_macro_f1"],
+                                                t[0]))  # fmt: skip
+        ref = TeacherRef(name, record["spec"], str(checkpoint_of(run_dir, record)), distill)
+    elif trained.get(choice):
+        record = _best_run(trained[choice])
+        ref = TeacherRef(choice, record["spec"], str(checkpoint_of(run_dir, record)), distill)
     elif choice.endswith(".pt"):
         ref = TeacherRef(choice, _checkpoint_spec(Path(choice), settings.teacher_spec), choice, distill)
     else:

@@ -7,6 +7,7 @@ its spread, so the distillation ablation is read off one row.
 
 from __future__ import annotations
 
+import json
 import statistics
 from typing import Any
 
@@ -24,10 +25,23 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def _recipe(record: dict[str, Any]) -> tuple[str, str]:
+    """What must match for two runs to be a fair pair: the training settings but the seed, and the data."""
+    settings = record.get("settings", {})
+    train = {k: v for k, v in settings.get("train", {}).items() if k not in ("seed", "progress")}
+    return json.dumps(train, sort_keys=True), str(settings.get("data"))
+
+
 def _paired_delta(student: list[dict[str, Any]], plain: list[dict[str, Any]]) -> tuple[float | None, float | None, int]:
-    """Mean and std of (distilled - plain) test accuracy in points over the seeds both have."""
-    by_seed = {r["seed"]: r["test"]["accuracy"] for r in plain}
-    deltas = [100 * (r["test"]["accuracy"] - by_seed[r["seed"]]) for r in student if r["seed"] in by_seed]
+    """Mean and std of (distilled - plain) test accuracy in points over the seeds both ran with the same recipe.
+
+    A plain run trained with other settings (e.g. a baseline of ``--mode baseline --epochs 10``
+    beside students of ``--mode quantization --epochs 30``) is no pair: the difference would
+    measure the recipe, not distillation.
+    """
+    by_seed = {(r["seed"], _recipe(r)): r["test"]["accuracy"] for r in plain}
+    keys = [((r["seed"], _recipe(r)), r) for r in student]
+    deltas = [100 * (r["test"]["accuracy"] - by_seed[key]) for key, r in keys if key in by_seed]
     if not deltas:
         return None, None, 0
     mean, std = _mean_std(deltas)

@@ -17,8 +17,8 @@ from typing import Any
 
 import latency_tables
 from common.hashing import stable_hash
+from common.stage_log import LOG_NAME, StageLog
 from common.version import git_commit
-from pipeline.stage_log import LOG_NAME, StageLog
 from reports.run_data import RunData
 from reports.run_files import read_json
 

@@ -95,7 +95,8 @@ def test_results_table_has_every_model_and_variant_re_measured(run):
         onnx_file = run / r["onnx"]
         assert onnx_file.is_file() and onnx_file.with_suffix(".json").is_file()
         assert float(r["size_kb"]) == pytest.approx(onnx_file.stat().st_size / 1024)
-        assert float(r["latency_ms"]) > 0 and float(r["latency_p90_ms"]) >= float(r["latency_ms"]) * 0.5
+        # latency_ms is the best session's median, latency_p90_ms that session's p90
+        assert 0 < float(r["latency_ms"]) <= float(r["latency_p90_ms"])
         assert 0 <= float(r["test_accuracy"]) <= 1
     fp32 = next(r for r in rows if r["model"] == "dscnn" and r["variant"] == "fp32")
     assert float(fp32["parity_max_abs_diff"]) < 1e-3

@@ -46,7 +46,7 @@ def test_a_stage_is_one_registration(monkeypatch, tmp_path, capsys):
     assert code == 0, captured.err
     assert [(3, Path(tmp_path), False)] == CALLS
     assert "probe ran with 3 epochs" in captured.out
-    assert "--models has no effect in --mode probe (it applies to --mode baseline)" in captured.err
+    assert "--models has no effect in --mode probe (it applies to --mode baseline, full)" in captured.err
     assert (tmp_path / "config.json").is_file()  # a "new" run folder records the resolved config
 
 
@@ -56,7 +56,7 @@ def test_help_lists_modes_and_readers(capsys):
     text = capsys.readouterr().out
     for stage in pipeline.stages.STAGES:
         assert stage.mode in text
-    assert "[baseline, quantization]" in text  # --epochs is read by both
+    assert "[baseline, quantization, full]" in text  # --epochs is read by these three
 
 
 def test_flag_value_zero_is_given(cli_error):

@@ -22,9 +22,17 @@ from common.version import tool_source
 LOG_NAME = "stages.jsonl"
 
 
+RESULT_FREE = {"run": ("progress", "jobs")}  # settings that change no result (display, worker count)
+
+
 def config_hash(config: dict[str, Any]) -> str:
-    """A short stable hash of a resolved config (``config.json`` content)."""
-    return stable_hash(config, length=16)
+    """A short stable hash of a resolved config (``config.json`` content), display and worker count aside."""
+    trimmed = {
+        section: ({k: v for k, v in values.items() if k not in RESULT_FREE.get(section, ())}
+                  if isinstance(values, dict) else values)
+        for section, values in config.items()
+    }  # fmt: skip
+    return stable_hash(trimmed, length=16)
 
 
 def _now() -> str:
