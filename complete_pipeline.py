@@ -79,9 +79,14 @@ def warn_inapplicable(args: argparse.Namespace, stage: Stage) -> None:
 
 
 def overrides_from_args(args: argparse.Namespace, stage: Stage | None = None) -> dict:
-    """The config values given as flags, as a nested dict (flags not given are left out)."""
+    """The config values given as flags the mode reads, as a nested dict (flags not given are left out).
+
+    A flag the mode does not read is warned about and changes nothing, not even the recorded
+    ``config.json`` (which later modes of the run folder start from).
+    """
     stage = stage or get_stage(args.mode)
-    return overrides(args, tuple(_all_flags()), dict(stage.flag_targets))
+    read = [f for f in _all_flags() if f in GLOBAL_FLAGS or f.dest in stage.reads]
+    return overrides(args, tuple(read), dict(stage.flag_targets))
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -103,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from pipeline.api import Pipeline
         from pipeline.config import build_config
-        from pipeline.run_folder import run_folder_config
+        from pipeline.run_folder import planned_run_dir, run_folder_config, undo_failed_start
 
         stage = get_stage(args.mode)
         if not stage.built:
@@ -112,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         base = run_folder_config(stage, args.out)
         cfg = build_config(args.config, overrides_from_args(args, stage), base=base)
         pipe = Pipeline(cfg, out=args.out)
-        result, run_dir = pipe.run_stage(args.mode, args.resume)
+        with undo_failed_start(planned_run_dir(stage, cfg, args.out)):  # bad input leaves the folder as it was
+            result, run_dir = pipe.run_stage(args.mode, args.resume)
         for line in pipe.summary(args.mode, result, run_dir):
             print(line)
     except UserError as exc:

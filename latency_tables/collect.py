@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
-import json
 import os
 import random
 import time
@@ -35,6 +34,7 @@ from tqdm import tqdm
 
 from common.atomic import atomic_write_json, cut_torn_tail
 from common.errors import UserError
+from common.text_files import read_user_json
 from latency_tables.calibration import fit_calibration, measure_points, spread_by_latency
 from latency_tables.config import LatencyConfig
 from latency_tables.device_info import device_metadata
@@ -43,7 +43,14 @@ from latency_tables.keys import OpKey, parse_op_key, space_ops
 from latency_tables.layout import channel_block_size
 from latency_tables.op_models import prepare
 from latency_tables.ort_timing import Timing, TimingConfig, time_model
-from latency_tables.table import REFERENCE_KIND, TABLE_COLUMNS, TABLE_FORMAT_VERSION, load_table, read_table_rows
+from latency_tables.table import (
+    REFERENCE_KIND,
+    TABLE_COLUMNS,
+    TABLE_FORMAT_VERSION,
+    check_table_meta,
+    load_table,
+    read_table_rows,
+)
 from search_spaces import create_search_space
 
 METHOD = (
@@ -94,6 +101,34 @@ class CollectionReport:
     def coverage(self) -> float:
         """Share of the space's ops that are measured."""
         return (self.measured_before + self.measured_now) / max(self.n_ops, 1)
+
+
+def check_continuable(cfg: LatencyConfig, device: str, input_shape: tuple[int, ...], tables_dir: Path) -> None:
+    """Refuse, before anything is measured or written, a table in ``tables_dir`` a collection could not continue.
+
+    Raises:
+        UserError: The existing table's metadata or rows do not load, or it was collected with
+            other settings (see :func:`collect_table`).
+    """
+    csv_path, meta_path = tables_dir / f"{device}.csv", tables_dir / f"{device}.json"
+    old_meta = _existing_meta(csv_path, meta_path)
+    if old_meta:
+        _check_resumable(old_meta, _metadata(cfg, device, input_shape, old_meta), meta_path)
+    if csv_path.is_file():
+        read_table_rows(csv_path)
+
+
+def _existing_meta(csv_path: Path, meta_path: Path) -> dict | None:
+    """The metadata of the table a collection continues, validated (None: no table yet).
+
+    Raises:
+        UserError: The metadata is not UTF-8 JSON or a field is invalid (see :func:`check_table_meta`).
+    """
+    if not (meta_path.is_file() and csv_path.is_file()):
+        return None
+    meta = read_user_json(meta_path, "latency table metadata")
+    check_table_meta(meta, meta_path)
+    return meta
 
 
 def _existing(csv_path: Path) -> tuple[dict[str, list], dict[str, float], set[str]]:
@@ -241,16 +276,16 @@ def collect_table(
     start = time.monotonic()
     deadline = start + cfg.max_minutes * 60
     csv_path, meta_path = tables_dir / f"{device}.csv", tables_dir / f"{device}.json"
-    old_meta = json.loads(meta_path.read_text()) if meta_path.is_file() and csv_path.is_file() else None
+    old_meta = _existing_meta(csv_path, meta_path)
     meta = _metadata(cfg, device, input_shape, old_meta)
     if old_meta:
         _check_resumable(old_meta, meta, meta_path)
+    rows, refs, retimed = _existing(csv_path)  # a table that does not load is refused before it is touched
     atomic_write_json(meta_path, meta)
 
     if ops is None:
         ops = list(space_ops(create_search_space(cfg.space), cfg.n_classes, input_shape))
     ops = sorted(set(ops), key=lambda o: o.key)
-    rows, refs, retimed = _existing(csv_path)
     todo = [op for op in ops if op.key not in rows]
     random.Random(cfg.seed).shuffle(todo)
     report = CollectionReport(device, csv_path, len(ops), len(ops) - len(todo), 0)

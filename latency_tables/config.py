@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from common.config_io import check_seed
 from latency_tables.ort_timing import TimingConfig
 
 _DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+MAX_VALIDATE_N = 10_000  # each spec is measured twice (about 0.1 s each): 10,000 is most of a day
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,8 @@ class LatencyConfig:
             raise ValueError(f"latency.max_minutes must be > 0, got {self.max_minutes}")
         if self.calibration_models < 0 or self.calibration_models == 1:
             raise ValueError(f"latency.calibration_models must be 0 or >= 2, got {self.calibration_models}")
-        if self.validate_n < 2:
-            raise ValueError(f"latency.validate_n must be >= 2, got {self.validate_n}")
+        if not 2 <= self.validate_n <= MAX_VALIDATE_N:
+            raise ValueError(f"latency.validate_n (--n) must be in 2..{MAX_VALIDATE_N}, got {self.validate_n}")
         if self.n_classes < 2:
             raise ValueError(f"latency.n_classes must be >= 2, got {self.n_classes}")
+        check_seed("latency.seed", self.seed)

@@ -109,6 +109,33 @@ def op_work(op: OpKey, block: int = 1) -> float:
     return float(math.prod(channels) * math.prod(spatial or (1,)) * math.prod(op.kernel or (1,)))
 
 
+class WorkIndex:
+    """Measured ops of one kind group, indexed by log work, for :meth:`estimate` (built once per group).
+
+    A table that lacks many ops (a partial collection) estimates thousands of them from the same
+    group; the index computes each measured op's work once instead of once per estimate.
+    """
+
+    def __init__(self, measured: Sequence[tuple[OpKey, float]], block: int = 1) -> None:
+        """Index ``measured`` ((OpKey, latency_ms) pairs) for the runtime's channel ``block``.
+
+        Raises:
+            ValueError: ``measured`` is empty.
+        """
+        if not measured:
+            raise ValueError("cannot estimate from no measured ops")
+        self.block = block
+        self.latency_ms = np.array([ms for _, ms in measured], dtype=float)
+        self.work = np.array([op_work(op, block) for op, _ in measured], dtype=float)
+        self.log_work = np.log(self.work)
+
+    def estimate(self, op: OpKey) -> float:
+        """The nearest measured op in log work (the first on ties), scaled by the work ratio."""
+        work = op_work(op, self.block)
+        best = int(np.argmin(np.abs(self.log_work - math.log(work))))
+        return max(FLOOR_MS, float(self.latency_ms[best] * work / self.work[best]))
+
+
 def estimate_from_kind(op: OpKey, measured: Sequence[tuple[OpKey, float]], block: int = 1) -> float:
     """Estimate from measured ops of a similar kind (any family): nearest in work, scaled by work.
 
@@ -117,12 +144,11 @@ def estimate_from_kind(op: OpKey, measured: Sequence[tuple[OpKey, float]], block
         measured: (OpKey, latency_ms) of measured ops of the same kind (and, preferably, kernel,
             stride and activation).
         block: The runtime's channel block.
+
+    Raises:
+        ValueError: ``measured`` is empty.
     """
-    if not measured:
-        raise ValueError("cannot estimate from no measured ops")
-    work = op_work(op, block)
-    best = min(measured, key=lambda m: abs(math.log(op_work(m[0], block) / work)))
-    return max(FLOOR_MS, best[1] * work / op_work(best[0], block))
+    return WorkIndex(measured, block).estimate(op)
 
 
 def classifier_fan_in(head: OpKey) -> int:

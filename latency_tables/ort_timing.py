@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
+MAX_THREADS = 256  # more intra-op threads than any device this tool measures has cores
 OPT_LEVELS = {
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
     "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
@@ -46,6 +47,8 @@ class TimingConfig:
         for name in ("threads", "runs", "sessions", "min_runs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"latency.{name} must be >= 1, got {getattr(self, name)}")
+        if self.threads > MAX_THREADS:
+            raise ValueError(f"latency.threads (--threads) must be in 1..{MAX_THREADS}, got {self.threads}")
         if self.warmup < 0:
             raise ValueError(f"latency.warmup must be >= 0, got {self.warmup}")
         if self.min_runs > self.runs:

@@ -21,11 +21,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from common.errors import UserError
-from latency_tables.interpolate import adjust_head_classes, estimate_from_family, estimate_from_kind, head_mac_cost_ms
+from common.text_files import read_user_csv, read_user_json
+from latency_tables.interpolate import WorkIndex, adjust_head_classes, estimate_from_family, head_mac_cost_ms
 from latency_tables.keys import OpKey, parse_op_key, spec_ops
 from search_spaces import ArchSpec, create_search_space
 
@@ -97,6 +99,7 @@ class LatencyTable:
     _families: dict[str, list[tuple[tuple[int, ...], float]]] = field(default_factory=dict, repr=False)
     _kinds: dict[str, list[tuple[OpKey, float]]] = field(default_factory=dict, repr=False)
     _broad: dict[str, list[tuple[OpKey, float]]] = field(default_factory=dict, repr=False)
+    _work_index: dict[tuple[str, str], WorkIndex] = field(default_factory=dict, repr=False)
     _heads: dict[tuple[tuple[int, ...], int], list[tuple[OpKey, float]]] = field(default_factory=dict, repr=False)
     _head_mac_ms: float | None = field(default=None, repr=False)
 
@@ -213,10 +216,13 @@ class LatencyTable:
         members = self.families().get(op.family)
         if members:
             return estimate_from_family(op.channel_fields, members, self.channel_block, op.blocked_fields)
-        similar = self._kinds.get(_kind_group(op)) or self._broad.get(_broad_group(op))
-        if not similar:
-            raise KeyError(op.key)
-        return estimate_from_kind(op, similar, self.channel_block)
+        group = ("kind", _kind_group(op)) if self._kinds.get(_kind_group(op)) else ("broad", _broad_group(op))
+        if group not in self._work_index:
+            similar = (self._kinds if group[0] == "kind" else self._broad).get(group[1])
+            if not similar:
+                raise KeyError(op.key)
+            self._work_index[group] = WorkIndex(similar, self.channel_block)
+        return self._work_index[group].estimate(op)
 
     def predict_ops(self, ops: Sequence[OpKey], strict: bool = False) -> LatencyPrediction:
         """Predicted latency of a model made of ``ops`` (in any order).
@@ -311,13 +317,12 @@ def read_table_rows(csv_path: Path) -> pd.DataFrame:
     """The rows of a table file, validated (columns, keys, positive finite timings).
 
     Raises:
-        UserError: Wrong columns, an invalid key, or a non-positive/non-finite timing (the
-            message names the file, the row and the value).
+        UserError: Not UTF-8 CSV, wrong columns, an invalid key, or a non-positive/non-finite
+            timing (the message names the file, the row and the value).
     """
-    try:
-        frame = pd.read_csv(csv_path, dtype={"key": str, "kind": str, "reference_key": str}, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UserError(f"latency table {csv_path} cannot be read as CSV: {str(exc).splitlines()[0]}") from None
+    frame = read_user_csv(
+        csv_path, "latency table", dtype={"key": str, "kind": str, "reference_key": str}, keep_default_na=False
+    )
     missing = [c for c in TABLE_COLUMNS if c not in frame.columns]
     if missing:
         raise UserError(
@@ -341,27 +346,17 @@ def load_table(csv_path: str | Path) -> LatencyTable:
     """Load and validate ``<device>.csv`` and its ``<device>.json`` metadata.
 
     Raises:
-        UserError: Missing files, wrong columns/units/keys, non-positive timings, or metadata of
-            another format version. A runtime version other than the installed one only warns.
+        UserError: Missing files, wrong columns/units/keys, non-positive timings, or metadata that
+            is not UTF-8 JSON, lacks a field, holds a value of the wrong type or range (the message
+            names the field), or is of another format version. A runtime version other than the
+            installed one only warns.
     """
     csv_path = Path(csv_path)
     meta_path = csv_path.with_suffix(".json")
     if not csv_path.is_file() or not meta_path.is_file():
         raise UserError(f"latency table needs both {csv_path.name} and {meta_path.name} in {csv_path.parent}")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"latency table metadata {meta_path} is not valid JSON: {exc}") from None
-    for name in ("space", "input_shape", "n_classes", "units", "format_version"):
-        if name not in meta:
-            raise UserError(f"latency table metadata {meta_path} lacks '{name}'")
-    if meta["units"] != "ms":
-        raise UserError(f"latency table {meta_path}: units must be 'ms', got '{meta['units']}'")
-    if meta["format_version"] != TABLE_FORMAT_VERSION:
-        raise UserError(
-            f"latency table {meta_path} has format version {meta['format_version']}; this version reads "
-            f"{TABLE_FORMAT_VERSION}: re-collect it"
-        )
+    meta = read_user_json(meta_path, "latency table metadata")
+    check_table_meta(meta, meta_path)
     frame = read_table_rows(csv_path)
     ops = frame[frame["kind"] != REFERENCE_KIND]
     latency = {}
@@ -373,6 +368,68 @@ def load_table(csv_path: str | Path) -> LatencyTable:
         latency[row.key] = float(row.latency_ms)
     _warn_runtime(meta, meta_path)
     return LatencyTable(csv_path.stem, meta, latency, csv_path)
+
+
+def check_table_meta(meta: Any, meta_path: Path) -> None:
+    """Validate a table's metadata on load, so that a bad value is named here and not met mid-search.
+
+    Raises:
+        UserError: ``meta`` is not an object, lacks a required field, or a field has the wrong type
+            or range (``space``, ``input_shape``, ``n_classes``, ``units``, ``format_version``, and
+            when present ``channel_block``, ``calibration.scale``/``offset_ms``/``n_models``,
+            ``device``); the message names the file and the field.
+    """
+    if not isinstance(meta, dict):
+        raise UserError(f"latency table metadata {meta_path} must hold a JSON object, got {type(meta).__name__}")
+    for name in ("space", "input_shape", "n_classes", "units", "format_version"):
+        if name not in meta:
+            raise UserError(f"latency table metadata {meta_path} lacks '{name}'")
+    if not _is_int(meta["format_version"]) or meta["format_version"] != TABLE_FORMAT_VERSION:
+        raise UserError(
+            f"latency table {meta_path} has format version {meta['format_version']!r}; this version reads "
+            f"{TABLE_FORMAT_VERSION}: re-collect it"
+        )
+    if meta["units"] != "ms":
+        raise UserError(f"latency table {meta_path}: units must be 'ms', got {meta['units']!r}")
+    _meta_field(meta_path, "space", meta["space"], isinstance(meta["space"], str) and bool(meta["space"]),
+                "a search space name")  # fmt: skip
+    shape = meta["input_shape"]
+    ok = isinstance(shape, list) and bool(shape) and all(_is_int(d) and d > 0 for d in shape)
+    _meta_field(meta_path, "input_shape", shape, ok, "a list of positive whole numbers, e.g. [1, 40, 101]")
+    _meta_field(meta_path, "n_classes", meta["n_classes"], _is_int(meta["n_classes"]) and meta["n_classes"] >= 2,
+                "a whole number >= 2")  # fmt: skip
+    block = meta.get("channel_block", 1)
+    _meta_field(meta_path, "channel_block", block, _is_int(block) and block >= 1, "a whole number >= 1")
+    device = meta.get("device")
+    _meta_field(meta_path, "device", device, device is None or isinstance(device, dict), "an object")
+    _check_calibration(meta.get("calibration"), meta_path)
+
+
+def _check_calibration(cal: Any, meta_path: Path) -> None:
+    _meta_field(meta_path, "calibration", cal, cal is None or isinstance(cal, dict), "an object or null")
+    if not cal:
+        return
+    scale, offset, n_models = cal.get("scale", 1.0), cal.get("offset_ms", 0.0), cal.get("n_models", 0)
+    _meta_field(meta_path, "calibration.scale", scale, _is_number(scale) and scale > 0, "a finite number > 0")
+    _meta_field(meta_path, "calibration.offset_ms", offset, _is_number(offset), "a finite number of milliseconds")
+    _meta_field(meta_path, "calibration.n_models", n_models, _is_int(n_models) and n_models >= 0,
+                "a whole number >= 0")  # fmt: skip
+
+
+def _meta_field(meta_path: Path, name: str, value: Any, ok: bool, expected: str) -> None:
+    if not ok:
+        raise UserError(
+            f"latency table metadata {meta_path}: '{name}' must be {expected}, got {json.dumps(value)}; fix the "
+            "field or re-collect the table with --mode latency-table"
+        )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _warn_runtime(meta: dict, meta_path: Path) -> None:

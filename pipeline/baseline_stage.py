@@ -11,6 +11,7 @@ from typing import Any
 from joblib import Parallel, delayed
 
 from common.atomic import atomic_write_json, atomic_write_text
+from common.workers import worker_count
 from pipeline.columns import write_column_legend
 from pipeline.config import PipelineConfig
 from pipeline.final_training import TrainJob, train_and_test
@@ -74,7 +75,7 @@ def run_baselines(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> l
         The per-model summaries (as written to ``metrics.json``).
     """
     runs = [(name, k) for name in cfg.baseline.models for k in range(cfg.baseline.seeds)]
-    jobs = max(1, min(cfg.run.resolved_jobs, len(runs)))
+    jobs = worker_count(cfg.run.jobs, len(runs), "baseline runs")
     # train.num_threads stays as configured (1 by default): results must not depend on the core count
     train_cfg = replace(cfg.train, progress=cfg.run.progress and jobs == 1)
     tasks = [

@@ -8,9 +8,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.config_io import check_known_keys, dataclass_from_dict, load_config_file, merge_dicts
+from common.config_io import (
+    check_known_keys,
+    check_seed,
+    dataclass_from_dict,
+    load_config_file,
+    merge_dicts,
+    number_problem,
+)
+from common.errors import UserError
 from latency_tables.config import LatencyConfig
-from pipeline.stages import stage_sections
+from pipeline.flags import GLOBAL_FLAGS, SHARED_FLAGS
+from pipeline.stages import STAGES, stage_sections
 from train.data_config import DataConfig
 from train.features import FeatureConfig
 from train.train_config import TrainConfig
@@ -36,6 +45,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.jobs == 0 or self.jobs < -1:
             raise ValueError(f"run.jobs must be -1 (all cores) or a positive count, got {self.jobs}")
+        check_seed("run.seed", self.seed)
 
 
 CORE_SECTIONS: dict[str, type] = {
@@ -105,10 +115,36 @@ def build_config(
     check_known_keys(PipelineConfig, data)
     if base:
         check_known_keys(PipelineConfig, base)
+    _check_numbers(data, where, base or {}, overrides)
     # Partial sections are laid over the full defaults, so a nested section with its own default
     # (e.g. nas.proxy, a short TrainConfig) keeps the fields the user did not set.
     merged = merge_dicts(merge_dicts(merge_dicts(PipelineConfig().to_dict(), base or {}), data), _drop_none(overrides))
     return dataclass_from_dict(PipelineConfig, merged, where=where)
+
+
+def _check_numbers(data: dict[str, Any], where: str, base: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Refuse NaN, infinity or a boolean for a number in any source, naming the flag or the file and the field.
+
+    Raises:
+        UserError: E.g. ``--max-latency-ms must be a finite number, got nan (config field nas.max_latency_ms)``.
+    """
+    found = number_problem(PipelineConfig, _drop_none(overrides))
+    if found:
+        flag = _flag_names().get(found[0])
+        name = flag or f"config field '{found[0]}'"
+        raise UserError(f"{name} {found[1]}" + (f" (config field {found[0]})" if flag else ""))
+    for source, label in ((data, where), (base, "the run folder's config.json")):
+        found = number_problem(PipelineConfig, source)
+        if found:
+            raise UserError(f"{label}: field '{found[0]}' {found[1]}")
+
+
+def _flag_names() -> dict[str, str]:
+    """Config field -> the flag that sets it (``nas.max_latency_ms`` -> ``--max-latency-ms``)."""
+    flags = [*GLOBAL_FLAGS, *SHARED_FLAGS, *(f for s in STAGES for f in s.own_flags)]
+    names = {target: f.name for f in flags for target in f.targets}
+    moved = {t: f"--{dest.replace('_', '-')}" for s in STAGES for dest, targets in s.flag_targets for t in targets}
+    return names | moved
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:

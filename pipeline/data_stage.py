@@ -12,8 +12,10 @@ import numpy as np
 
 from common.atomic import atomic_write_json, atomic_write_text
 from common.errors import UserError
+from common.folders import check_writable_folder
 from pipeline.config import PipelineConfig
 from train.datasets import AudioDataset, load_dataset
+from train.datasets.registry import dataset_root
 from train.datasets.synthetic import generate_synthetic
 from train.feature_cache import extract_features
 from train.feature_set import Features
@@ -23,19 +25,33 @@ from train.splits import make_splits
 log = logging.getLogger(__name__)
 
 
+def check_data_inputs(cfg: PipelineConfig) -> None:
+    """The cheap checks of the data stage, for stages that run other checks before it (nothing is read).
+
+    Raises:
+        UserError: The cache folder cannot be written, a real dataset has no path, or its path does not exist.
+    """
+    check_writable_folder(cfg.cache_dir, "--cache-dir", "feature cache")
+    data = cfg.data
+    if data.dataset == "synthetic" and data.path is None:
+        return
+    if data.path is None:
+        raise UserError(f"dataset '{data.dataset}' needs --dataset-path pointing at its root folder")
+    dataset_root(data.path)
+
+
 def resolve_dataset(cfg: PipelineConfig) -> AudioDataset:
     """Load the configured dataset; the built-in synthetic data is generated on first use.
 
     Raises:
-        UserError: No path for a real dataset, or any loader error.
+        UserError: See :func:`check_data_inputs`, or any loader error.
     """
     data = cfg.data
+    check_data_inputs(cfg)
     if data.dataset == "synthetic" and data.path is None:
         return load_dataset(generate_synthetic(data.synthetic, cfg.cache_dir), "synthetic")
-    if data.path is None:
-        raise UserError(f"dataset '{data.dataset}' needs --dataset-path pointing at its root folder")
     name = None if data.dataset == "auto" else data.dataset
-    return load_dataset(data.path, name)
+    return load_dataset(data.path, name, allow_outside=data.allow_outside_paths)
 
 
 def _csv_text(header: list[str], rows: list[list[object]]) -> str:
@@ -75,7 +91,8 @@ def prepare_features(cfg: PipelineConfig, run_dir: Path) -> Features:
     protocol, feature shape, cache key, normalisation statistics).
 
     Raises:
-        UserError: Dataset problems, or more unusable files than ``data.max_bad_fraction``.
+        UserError: An unwritable cache folder, dataset problems, or more unusable files than
+            ``data.max_bad_fraction``.
     """
     dataset = resolve_dataset(cfg)
     cache = extract_features(dataset, cfg.features, cfg.cache_dir, jobs=cfg.run.jobs, progress=cfg.run.progress)

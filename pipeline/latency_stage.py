@@ -7,7 +7,8 @@ from pathlib import Path
 
 from common.atomic import atomic_write_json
 from common.errors import UserError
-from latency_tables.collect import CollectionReport, collect_table
+from common.folders import check_writable_folder
+from latency_tables.collect import CollectionReport, check_continuable, collect_table
 from latency_tables.registry import SHIPPED_TABLES, cached_table, load_device, table_path
 from latency_tables.table import LatencyTable
 from latency_tables.validate import ValidationReport, validate_table, write_validation
@@ -57,7 +58,9 @@ def run_latency_table(cfg: PipelineConfig, run_dir: Path, resume: bool = False) 
     if not cfg.latency.device:
         raise UserError("--mode latency-table needs --device-name NAME (the name the table is saved and found under)")
     tables_dir = Path(cfg.latency.tables_dir) if cfg.latency.tables_dir else SHIPPED_TABLES
+    check_writable_folder(tables_dir, "--tables-dir", "latency tables folder")
     shape = model_input_shape(cfg.latency.space, cfg)
+    check_continuable(cfg.latency, cfg.latency.device, shape, tables_dir)
     print(
         f"collecting latency table '{cfg.latency.device}' for space {cfg.latency.space}, input {shape}, "
         f"{cfg.latency.timing.threads} thread(s), budget {cfg.latency.max_minutes:g} min -> {tables_dir}",

@@ -17,6 +17,7 @@ import numpy as np
 
 from common.atomic import atomic_write_text
 from common.errors import UserError
+from common.folders import check_writable_folder, nearest_existing
 from pipeline.config import PipelineConfig
 from quantize.model_card import ModelCard, read_card
 from quantize.ort_eval import onnx_logits, open_session
@@ -51,6 +52,25 @@ def _files(inputs: tuple[str, ...]) -> tuple[list[Path], list[tuple[str, str]]]:
     return files, skipped
 
 
+def check_output(out: Path) -> None:
+    """Refuse, before any file is classified, an ``--out`` the predictions could not be written to.
+
+    Raises:
+        UserError: ``--out x.csv`` names a folder or lies in a folder that cannot be written, or
+            ``--out DIR`` is a file or cannot be written.
+    """
+    if out.suffix.lower() != ".csv":
+        check_writable_folder(out, "--out", "predictions folder")
+        return
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give a .csv file path, or a folder name without .csv")
+    existing = nearest_existing(out.parent)
+    if not existing.is_dir():
+        raise UserError(f"--out {out}: the predictions CSV cannot be written because {existing} is a file, not a "
+                        "folder; give --out a path inside a folder you can write")  # fmt: skip
+    check_writable_folder(out.parent, "--out", "folder of the predictions CSV")
+
+
 def features_of(path: Path, card: ModelCard) -> tuple[np.ndarray | None, str | None]:
     """The normalised model input of one file (shape ``card.input_shape``), or None and the reason."""
     feats, reason, _ = extract_file(str(path), card.feature_config())
@@ -75,8 +95,11 @@ def run(cfg: PipelineConfig, run_dir: Path | None, resume: bool = False) -> Pred
     model = Path(p.model)
     if not model.is_file():
         raise UserError(f"--model {model} does not exist (expected an .onnx file written by --mode quantization)")
+    if run_dir is not None:
+        check_output(run_dir)
     card = read_card(model)
     files, skipped = _files(p.inputs)
+    n_inputs = len(files) + len(skipped)  # audio files found, and inputs that were none
     inputs, usable = [], []
     for path in files:
         x, reason = features_of(path, card)
@@ -88,7 +111,7 @@ def run(cfg: PipelineConfig, run_dir: Path | None, resume: bool = False) -> Pred
     result = Predictions(model, card, skipped=skipped)
     if not usable:
         first = f" (first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
-        raise UserError(f"none of the {len(files) + len(skipped)} input(s) is usable audio{first}")
+        raise UserError(f"none of the {n_inputs} input(s) is usable audio{first}")
     logits = onnx_logits(open_session(model), np.concatenate(inputs), batch_size=p.batch_size)
     probs = _softmax(logits)
     for path, prob in zip(usable, probs, strict=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.errors import UserError
+from common.folders import check_writable_folder
 from pipeline.config import PipelineConfig
 
 
@@ -25,6 +26,8 @@ def run(cfg: PipelineConfig, run_dir: Path, resume: bool = False):
         if not path.is_dir():
             raise UserError(f"--compare {path} is not a folder (expected the --out of another run)")
     out_dir = Path(cfg.reports.out_dir) if cfg.reports.out_dir else None
+    if out_dir is not None:
+        check_writable_folder(out_dir, "reports.out_dir", "reports folder")
     return generate_reports(run_dir, compare=compare, out_dir=out_dir)
 
 

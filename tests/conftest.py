@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -33,7 +32,7 @@ def fsdd_path() -> Path:
 
 
 @pytest.fixture
-def cli_error(capsys):
+def cli_error(capsys, tmp_path_factory):
     """Run the CLI in-process and return its one-line error, checking exit code 2 and no traceback.
 
     Without ``--mode`` it runs ``features``; without ``--out`` it writes into a temporary folder.
@@ -44,7 +43,7 @@ def cli_error(capsys):
         if "--mode" not in argv:
             argv = ["--mode", "features", *argv]
         if "--out" not in argv:
-            argv = [*argv, "--out", tempfile.mkdtemp(prefix="cli-error-")]
+            argv = [*argv, "--out", str(tmp_path_factory.mktemp("cli-error"))]
         code = main([*argv, "--no-progress"])
         err = capsys.readouterr().err
         assert code == 2, err

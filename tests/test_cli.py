@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from audio_trees import make_folders, make_urbansound8k, write_wav
 
 from complete_pipeline import main
@@ -158,9 +157,12 @@ def test_speaker_split_without_speakers(cli_error, tmp_path):
     assert "needs speaker ids" in cli_error(["--dataset-path", str(root), "--split", "speaker"])
 
 
-@pytest.mark.parametrize("mode", ["reports", "full"])
-def test_unbuilt_modes_refuse_cleanly(cli_error, mode):
-    assert "not built yet" in cli_error(["--mode", mode])
+def test_reports_on_a_folder_without_a_run_names_what_is_expected(cli_error):
+    assert "is not a run folder" in cli_error(["--mode", "reports"])
+
+
+def test_full_refuses_a_bad_compare_before_training(cli_error, tmp_path):
+    assert "--compare" in cli_error(["--mode", "full", "--compare", str(tmp_path / "missing")])
 
 
 def test_subprocess_error_has_exit_code_2_and_no_traceback(tmp_path):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import struct
 from pathlib import Path
 
 import librosa
 import numpy as np
 import soundfile as sf
+
+MAX_DECODED_BYTES = 256 << 20  # float32 samples one file may decode or resample to (67 min of 16 kHz mono)
 
 
 class BadAudioError(Exception):
@@ -40,6 +43,33 @@ def wav_truncation(path: Path) -> str | None:
     return "WAV without a data chunk"
 
 
+def header_problem(
+    frames: int, channels: int, file_rate: int, sample_rate: int, max_bytes: int = MAX_DECODED_BYTES
+) -> str | None:
+    """Why a file whose header says ``frames`` x ``channels`` at ``file_rate`` Hz cannot be decoded, or None.
+
+    Checked before reading: a damaged or hostile header (an absurd sample rate, frame or channel
+    count) would otherwise make decoding or resampling allocate gigabytes.
+
+    Args:
+        frames: Frames the header claims.
+        channels: Channels the header claims.
+        file_rate: The header's sample rate (Hz).
+        sample_rate: The rate the samples are resampled to.
+        max_bytes: Bound on the decoded float32 samples and on the resampled ones.
+    """
+    claims = f"header claims {frames} frames of {channels} channel(s) at {file_rate} Hz"
+    if file_rate <= 0 or channels <= 0 or frames < 0:
+        return claims
+    need = 4 * max(frames * channels, math.ceil(frames * sample_rate / file_rate))
+    if need <= max_bytes:
+        return None
+    return (
+        f"{claims}: decoding and resampling to {sample_rate} Hz would need {need / 2**20:.0f} MiB, more than the "
+        f"{max_bytes >> 20} MiB allowed for one file (a damaged header, or not a clip)"
+    )
+
+
 def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     """Read ``path`` as mono float32 samples at ``sample_rate`` Hz.
 
@@ -47,8 +77,8 @@ def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     soxr (high quality).
 
     Raises:
-        BadAudioError: Missing, empty, truncated, unreadable or non-audio file, no samples,
-            or NaN/inf samples.
+        BadAudioError: Missing, empty, truncated, unreadable or non-audio file, a header whose
+            decoding would need more than :data:`MAX_DECODED_BYTES`, no samples, or NaN/inf samples.
     """
     path = Path(path)
     if not path.is_file():
@@ -62,6 +92,10 @@ def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     if truncated:
         raise BadAudioError(truncated)
     try:
+        info = sf.info(path)
+        too_big = header_problem(info.frames, info.channels, info.samplerate, sample_rate)
+        if too_big:
+            raise BadAudioError(too_big)
         data, sr = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         reason = str(exc).split(":", 1)[-1].strip() or type(exc).__name__

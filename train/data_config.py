@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common.config_io import check_seed
 from train.datasets.registry import list_datasets
 from train.datasets.synthetic import SyntheticConfig
 
@@ -29,6 +30,7 @@ class DataConfig:
     val_fold: int | None = None  # fold datasets: validation fold (default: the one before test)
     seed: int = 0  # seed of random splits
     max_bad_fraction: float = 0.05  # fail if more than this share of files is unreadable
+    allow_outside_paths: bool = False  # follow metadata paths that leave the dataset folder (../, absolute paths)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
     def __post_init__(self) -> None:
@@ -43,3 +45,4 @@ class DataConfig:
                 raise ValueError(f"data.{name} must be in (0, 0.5), got {value}")
         if not 0.0 <= self.max_bad_fraction <= 1.0:
             raise ValueError(f"data.max_bad_fraction must be in [0, 1], got {self.max_bad_fraction}")
+        check_seed("data.seed", self.seed)

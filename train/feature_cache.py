@@ -32,6 +32,7 @@ from tqdm import tqdm
 from common.atomic import fsync_path
 from common.errors import UserError
 from common.hashing import stable_hash
+from common.workers import worker_count
 from train.audio_io import BadAudioError, fix_length, read_audio
 from train.datasets.base import AudioDataset
 from train.features import FeatureConfig, compute_features
@@ -185,7 +186,7 @@ def extract_features(
         skipped: list[tuple[str, str]] = []  # unreadable files (missing ones are added on load)
         paths = [str(c.path) for c in dataset.clips]
         chunks = [paths[i : i + CHUNK_SIZE] for i in range(0, n, CHUNK_SIZE)]
-        n_jobs = 1 if len(chunks) <= 1 else jobs
+        n_jobs = 1 if len(chunks) <= 1 else worker_count(jobs, len(chunks), f"chunks of {CHUNK_SIZE} files")
         results = Parallel(n_jobs=n_jobs, return_as="generator")(
             delayed(_extract_chunk)(chunk, cfg) for chunk in chunks
         )

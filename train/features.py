@@ -8,6 +8,8 @@ import librosa
 import numpy as np
 
 FEATURE_KINDS = ("logmel", "mfcc", "waveform")
+MAX_SAMPLE_RATE = 768_000  # the highest rate audio formats and interfaces use
+MAX_FEATURE_VALUES = 1 << 24  # per clip (64 MiB of float32): 17 min of 16 kHz waveform, far beyond any clip
 
 
 @dataclass(frozen=True)
@@ -28,12 +30,15 @@ class FeatureConfig:
     def __post_init__(self) -> None:
         if self.kind not in FEATURE_KINDS:
             raise ValueError(f"features.kind must be one of {', '.join(FEATURE_KINDS)}, got '{self.kind}'")
-        if self.sample_rate < 1000:
-            raise ValueError(f"features.sample_rate must be >= 1000 Hz, got {self.sample_rate}")
+        if not 1000 <= self.sample_rate <= MAX_SAMPLE_RATE:
+            raise ValueError(f"features.sample_rate must be in 1000..{MAX_SAMPLE_RATE} Hz, got {self.sample_rate}")
         if self.clip_seconds <= 0:
             raise ValueError(f"features.clip_seconds must be > 0, got {self.clip_seconds}")
         if not 0 < self.hop_ms <= self.win_ms:
             raise ValueError(f"features.hop_ms must be in (0, win_ms], got {self.hop_ms}")
+        if self.hop_length < 1:
+            raise ValueError(f"features.hop_ms must be at least one sample ({1000 / self.sample_rate:g} ms), got "
+                             f"{self.hop_ms}")  # fmt: skip
         if self.n_mels < 4:
             raise ValueError(f"features.n_mels must be >= 4, got {self.n_mels}")
         if self.kind == "mfcc" and not 1 <= self.n_mfcc <= self.n_mels:
@@ -41,6 +46,15 @@ class FeatureConfig:
         nyquist = self.sample_rate / 2
         if self.fmax_hz is not None and not self.fmin_hz < self.fmax_hz <= nyquist:
             raise ValueError(f"features.fmax_hz must be in (fmin_hz, {nyquist:g}], got {self.fmax_hz}")
+        if self.kind != "waveform" and self.win_length > self.n_samples:
+            clip = f"features.clip_seconds={self.clip_seconds:g}"
+            raise ValueError(f"features.win_ms ({self.win_ms:g} ms) must not exceed the clip ({clip})")
+        values = self.n_bins * self.n_frames
+        if values > MAX_FEATURE_VALUES:
+            raise ValueError(
+                f"features: one clip's features would be {self.n_bins} x {self.n_frames} values, more than "
+                f"{MAX_FEATURE_VALUES}; lower features.clip_seconds or n_mels, or raise hop_ms"
+            )
 
     @property
     def win_length(self) -> int:

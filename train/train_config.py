@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common.config_io import MAX_SEED
+
 DEVICES = ("auto", "cpu", "cuda")
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 
@@ -82,6 +84,9 @@ class TrainConfig:
         subset = self.train_subset
         _check(subset > 0 and (subset <= 1 or float(subset).is_integer()), "train_subset", _SUBSET_RULE, subset)
         _check(self.in_memory_max_mb >= 0, "in_memory_max_mb", "must be >= 0", self.in_memory_max_mb)
+        for name in ("seed", "subset_seed"):
+            seed = getattr(self, name)
+            _check(0 <= seed <= MAX_SEED, name, f"must be a whole number in 0..{MAX_SEED}", seed)
 
     def subset_size(self, n_train: int) -> int:
         """Number of training examples used out of ``n_train`` (at least 1)."""

@@ -39,12 +39,19 @@ class AudioDataset:
         clips: The clips, sorted by path so that every run sees the same order.
         missing: Files the metadata lists but that do not exist, with a reason; the feature
             stage reports them with the other skipped files.
+        metadata: The file that lists the clips (None for layouts found by walking folders).
     """
 
     name: str
     root: Path
     clips: list[Clip]
     missing: list[tuple[Path, str]] = field(default_factory=list)
+    metadata: Path | None = None
+
+    @property
+    def folder(self) -> Path:
+        """The dataset folder: ``root``, or the folder of a CSV manifest given as a file."""
+        return self.root if self.root.is_dir() else self.root.parent
 
     @property
     def classes(self) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from common.errors import UserError
@@ -78,17 +79,18 @@ def load_csv(root: Path) -> AudioDataset:
         label = str(row["label"]).strip()
         if not label:
             raise UserError(f"metadata file {csv_path}, line {line}: empty label; every row needs a class name")
-        path = (base / row["file_path"]).resolve()
-        if path in first_line:  # listed twice, a file could land in train and test at once
+        path = Path(os.path.normpath(base / row["file_path"]))  # as written: symlinks are judged by their place
+        real = path.resolve()
+        if real in first_line:  # listed twice, a file could land in train and test at once
             raise UserError(
                 f"metadata file {csv_path}, line {line}: {row['file_path']} is already listed on line "
-                f"{first_line[path]}; list each file once"
+                f"{first_line[real]}; list each file once"
             )
-        first_line[path] = line
+        first_line[real] = line
         if not path.is_file():
             missing.append((path, "listed in metadata but not found"))
             continue
         fold = parse_int(row["fold"], "fold", csv_path) if row.get("fold") else None
         clips.append(Clip(path, label, row.get("speaker") or None, fold, split))
     clips.sort(key=lambda c: str(c.path))
-    return AudioDataset("csv", csv_path, clips, missing)
+    return AudioDataset("csv", csv_path, clips, missing, metadata=csv_path)

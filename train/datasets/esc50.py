@@ -30,4 +30,4 @@ def load_esc50(root: Path) -> AudioDataset:
         fold = parse_int(row["fold"], "fold", root / _META)
         clips.append(Clip(path=path, label=row["category"], speaker=speaker, fold=fold))
     clips.sort(key=lambda c: str(c.path))
-    return AudioDataset("esc50", root, clips, missing)
+    return AudioDataset("esc50", root, clips, missing, metadata=root / _META)

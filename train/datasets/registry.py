@@ -8,6 +8,7 @@ from pathlib import Path
 
 from common.errors import UserError
 from train.datasets.base import AudioDataset
+from train.datasets.metadata import check_inside
 
 
 @dataclass(frozen=True)
@@ -79,25 +80,40 @@ def detect_dataset(path: Path) -> str:
     raise UserError(f"no known dataset layout found at {path}. Expected one of: {expected}")
 
 
-def load_dataset(path: str | Path, name: str | None = None) -> AudioDataset:
+def dataset_root(path: str | Path) -> Path:
+    """The dataset root ``path`` names, resolved.
+
+    Raises:
+        UserError: Nothing exists at ``path``.
+    """
+    root = Path(path).expanduser().resolve()
+    if not root.exists():
+        raise UserError(f"dataset path does not exist: {root}")
+    return root
+
+
+def load_dataset(path: str | Path, name: str | None = None, allow_outside: bool = False) -> AudioDataset:
     """Load the dataset at ``path`` with the named loader, or detect the layout.
 
     Args:
         path: Dataset root folder (or the CSV file for the ``csv`` loader).
         name: A registered loader name; ``None`` detects the layout.
+        allow_outside: Follow metadata paths that leave the dataset folder (``../``, absolute
+            paths); by default they are refused (``data.allow_outside_paths``).
 
     Raises:
-        UserError: Missing path, unknown name, a layout that does not match, or no clips.
+        UserError: Missing path, unknown name, a layout that does not match, metadata paths
+            outside the dataset folder, or no clips.
     """
-    root = Path(path).expanduser().resolve()
-    if not root.exists():
-        raise UserError(f"dataset path does not exist: {root}")
+    root = dataset_root(path)
     if name is None:
         name = detect_dataset(root)
     loader = get_loader(name)
     if not loader.detect(root):
         raise UserError(f"{root} does not look like a '{name}' dataset: expected {loader.expected}")
     dataset = loader.load(root)
+    listed = [c.path for c in dataset.clips] + [p for p, _ in dataset.missing]
+    check_inside(listed, dataset.folder, dataset.metadata or dataset.root, allow_outside)
     if not dataset.clips:
         raise UserError(f"no audio clips found for dataset '{name}' at {root}: expected {loader.expected}")
     if len(dataset.classes) < 2:

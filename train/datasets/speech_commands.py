@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from common.errors import UserError
+from common.text_files import read_user_text
 from train.datasets.base import AudioDataset, Clip, is_audio_file
 from train.datasets.registry import register_dataset
 
@@ -11,9 +13,25 @@ _BACKGROUND = "_background_noise_"
 
 
 def _read_list(path: Path) -> set[str]:
+    """The entries of a split list (``<word>/<file>.wav``, relative to the dataset folder).
+
+    Raises:
+        UserError: The list is not UTF-8 text, or an entry is absolute or climbs out of the folder
+            (it could never name a clip of the dataset: the list is from somewhere else).
+    """
     if not path.is_file():
         return set()
-    return {line.strip() for line in path.read_text().splitlines() if line.strip()}
+    entries = set()
+    for number, line in enumerate(read_user_text(path, "split list").splitlines(), start=1):
+        entry = line.strip()
+        if entry and (PurePosixPath(entry).is_absolute() or ".." in PurePosixPath(entry).parts):
+            raise UserError(
+                f"split list {path}, line {number}: '{entry}' is not a path inside the dataset folder; entries are "
+                f"<word>/<file>.wav relative to {path.parent} (e.g. yes/0a7c2a8d_nohash_0.wav)"
+            )
+        if entry:
+            entries.add(entry)
+    return entries
 
 
 @register_dataset(

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from common.config_io import check_seed
 from common.hashing import stable_hash
 from train.datasets.base import AudioDataset, Clip
 from train.datasets.registry import register_dataset
@@ -54,6 +55,7 @@ class SyntheticConfig:
             raise ValueError(f"synthetic.clips_per_class must be >= 3, got {self.clips_per_class}")
         if self.min_snr_db > self.max_snr_db:
             raise ValueError("synthetic.min_snr_db must not exceed synthetic.max_snr_db")
+        check_seed("data.synthetic.seed", self.seed)
 
 
 def _envelope(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:

@@ -28,4 +28,4 @@ def load_urbansound8k(root: Path) -> AudioDataset:
             continue
         clips.append(Clip(path=path, label=row["class"], speaker=f"fs{row['fsID']}", fold=fold))
     clips.sort(key=lambda c: str(c.path))
-    return AudioDataset("urbansound8k", root, clips, missing)
+    return AudioDataset("urbansound8k", root, clips, missing, metadata=root / _META)
