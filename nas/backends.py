@@ -246,7 +246,7 @@ class DaskBackend(Backend):
             from distributed import Client, as_completed
         except ImportError:
             raise UserError('backend "dask" needs dask.distributed: pip install "dask[distributed]"') from None
-        self.address = address
+        self.address = check_scheduler_address(address)
         try:
             self.client = Client(address, timeout=f"{timeout_s}s", set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
@@ -288,6 +288,37 @@ class DaskBackend(Backend):
         self.client.close()
 
 
+def check_scheduler_address(address: str) -> str:
+    """Refuse a ``--scheduler`` value that is not a dask address, before a ``Client`` is made for it.
+
+    ``distributed.Client`` raises for a malformed address, but the half-made client then prints a
+    traceback of its own from its finaliser (and waits 20 s for it); parsing first avoids both.
+
+    Returns:
+        ``address``, unchanged.
+
+    Raises:
+        UserError: dask is not installed, the scheme is unknown, or a ``tcp``/``tls``/``ws(s)``
+            address lacks a host or a port in 1..65535.
+    """
+    try:
+        from distributed.comm import get_address_host_port, parse_address
+        from distributed.comm.registry import get_backend
+    except ImportError:
+        raise UserError('backend "dask" needs dask.distributed: pip install "dask[distributed]"') from None
+    expected = "expected SCHEME://HOST:PORT, e.g. tcp://10.0.0.5:8786 (the address `dask scheduler` prints)"
+    try:
+        scheme, _ = parse_address(address)
+        get_backend(scheme)  # an unknown scheme raises, naming the known ones
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            host, port = get_address_host_port(address)
+            if not host or not 0 < int(port) < 65536:
+                raise ValueError(f"host '{host}', port {port}")
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"--scheduler {address!r} is not a dask scheduler address ({exc}); {expected}") from None
+    return address
+
+
 def _warn_malloc_trim(client: Any) -> None:
     import logging
 
@@ -317,9 +348,13 @@ def recommended_dask_config() -> dict[str, Any]:
 
 
 def make_backend(config: SearchConfig) -> Backend:
-    """The backend named by ``config.backend``."""
+    """The backend named by ``config.backend``.
+
+    loky gets at most ``population`` workers: no more candidates than that are ever in flight (one
+    generation at a time), and every further process would only hold memory.
+    """
     if config.backend == "inline":
         return InlineBackend()
     if config.backend == "loky":
-        return LokyBackend(config.jobs, config.threads_per_worker)
+        return LokyBackend(min(config.jobs, config.population), config.threads_per_worker)
     return DaskBackend(str(config.scheduler), config.connect_timeout_s)

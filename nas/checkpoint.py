@@ -30,6 +30,18 @@ from nas.state import SearchState
 
 FORMAT_VERSION = 1
 
+# Settings added after runs were first written, with the value that reproduces such a run: a run
+# folder that lacks them is compared as if it held these (None: the current value, because what
+# the old run did does not depend on it: kinds and operator parameters mattered only to operators
+# it did not have). An old run is therefore resumed only with ``variation="uniform"``.
+ADDED_SETTINGS: dict[tuple[str, str], Any] = {
+    ("config", "variation"): "uniform",
+    ("config", "sbx_eta"): None,
+    ("config", "pm_eta"): None,
+    ("config", "step_max"): None,
+    ("problem", "gene_kinds"): None,
+}
+
 
 class CheckpointError(ValueError):
     """The checkpoint is unreadable or inconsistent; the search recovers by replaying the journal."""
@@ -60,6 +72,16 @@ def read_settings(path: Path) -> dict[str, Any] | None:
         return data["settings"] if isinstance(data.get("settings"), dict) else None
     except (OSError, ValueError, AttributeError, KeyError):
         return None
+
+
+def upgrade_settings(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` with every setting of :data:`ADDED_SETTINGS` it lacks filled in (see there)."""
+    upgraded = {name: dict(part) if isinstance(part, dict) else part for name, part in stored.items()}
+    for (section, name), legacy in ADDED_SETTINGS.items():
+        part = upgraded.get(section)
+        if isinstance(part, dict) and name not in part and name in current.get(section, {}):
+            part[name] = current[section][name] if legacy is None else legacy
+    return upgraded
 
 
 def changed_fields(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:

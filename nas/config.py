@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from nas.operators import DEFAULT_VARIATION, ETA_RANGE, VARIATIONS
+
 STRATEGIES = ("nsga2", "random")
 BACKENDS = ("inline", "loky", "dask")
 
@@ -22,6 +24,10 @@ SEARCH_RELEVANT_FIELDS = (
     "mut_prob",
     "mut_indpb",
     "novelty_retries",
+    "variation",
+    "sbx_eta",
+    "pm_eta",
+    "step_max",
 )
 
 
@@ -38,10 +44,14 @@ class SearchConfig:
     generations: int = 20  # generations after the initial one; raise it on resume to extend a run
     strategy: str = "nsga2"  # "nsga2" (constrained NSGA-II) or "random" (the baseline)
     seed: int = 0  # seed of the search's random stream (python ``random``, via DEAP operators)
-    cx_prob: float = 0.9  # probability that a pair of parents is recombined (uniform crossover)
-    cx_indpb: float = 0.5  # per-gene swap probability in uniform crossover
+    variation: str = DEFAULT_VARIATION  # crossover + mutation operators: see ``nas.operators.VARIATIONS``
+    cx_prob: float = 0.9  # probability that a pair of parents is recombined
+    cx_indpb: float = 0.5  # per-gene swap probability of uniform crossover (every categorical gene, all for "uniform")
     mut_prob: float = 1.0  # probability that a child is mutated
     mut_indpb: float | None = None  # per-gene mutation probability; None means 1 / number of genes
+    sbx_eta: float = 15.0  # "sbx": distribution index of SBX on ordinal genes (larger: children nearer their parents)
+    pm_eta: float = 20.0  # "sbx": distribution index of polynomial mutation on ordinal genes (larger: smaller steps)
+    step_max: int = 2  # "step": largest step (in choices) of the bounded step mutation on ordinal genes
     novelty_retries: int = 8  # extra variations tried to make a child whose key is new (bounded)
     retries: int = 2  # extra attempts for a candidate whose evaluation raised or whose worker died
     jobs: int = 1  # evaluations in flight (loky: worker processes)
@@ -56,6 +66,11 @@ class SearchConfig:
             _check_probability(name, getattr(self, name))
         if self.mut_indpb is not None:
             _check_probability("mut_indpb", self.mut_indpb)
+        if self.variation not in VARIATIONS:
+            known = ", ".join(f"{name} ({text})" for name, text in VARIATIONS.items())
+            raise ValueError(f"variation must be one of: {known}; got {self.variation!r}")
+        for name in ("sbx_eta", "pm_eta"):
+            _check_eta(name, getattr(self, name))
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {self.strategy!r}")
         if self.backend not in BACKENDS:
@@ -76,7 +91,7 @@ class SearchConfig:
             raise ValueError(f"connect_timeout_s must be > 0, got {self.connect_timeout_s}")
 
     def _check_ints(self) -> None:
-        minimum = {"population": 4, "generations": 0, "novelty_retries": 0, "retries": 0, "jobs": 1}
+        minimum = {"population": 4, "generations": 0, "novelty_retries": 0, "retries": 0, "jobs": 1, "step_max": 1}
         for name, low in minimum.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -95,6 +110,12 @@ class SearchConfig:
     def to_dict(self) -> dict[str, Any]:
         """All fields as a plain dict."""
         return dataclasses.asdict(self)
+
+
+def _check_eta(name: str, value: float) -> None:
+    low, high = ETA_RANGE
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ValueError(f"{name} must be a distribution index in [{low:g}, {high:g}], got {value!r}")
 
 
 def _check_probability(name: str, value: float) -> None:

@@ -5,11 +5,12 @@ calls them through the toolbox. They draw from the global ``random`` module, so 
 inside ``SearchRandom.active()``.
 
 Variation follows DEAP's NSGA-II example (``varAnd``-style): pairs of tournament winners are
-recombined with probability ``cx_prob`` (uniform crossover), each child is mutated with
-probability ``mut_prob`` (uniform integer reset per gene with ``mut_indpb``). A child whose key
-was already evaluated (or already proposed in this generation) is mutated again, at most
-``novelty_retries`` times; after that it is kept and its cached result is reused. No loop runs
-unbounded, whatever the size of the space or the constraints.
+recombined with probability ``cx_prob``, each child is mutated with probability ``mut_prob``;
+which crossover and mutation is ``SearchConfig.variation`` (:mod:`nas.operators`). A child whose
+key was already evaluated (or already proposed in this generation) is mutated again, at most
+``novelty_retries`` times; after that it is kept, its cached result is reused, and it is marked
+``repeated`` so that the loop reports it. No loop runs unbounded, whatever the size of the space
+or the constraints.
 """
 
 from __future__ import annotations
@@ -20,15 +21,22 @@ from collections.abc import Callable, Collection, Sequence
 from deap import base, tools
 
 from nas.config import SearchConfig
-from nas.problem import SearchProblem
+from nas.operators import GeneLayout, build_variation
+from nas.problem import SearchProblem, gene_kinds
 from nas.ranking import survival, tournament_dcd
 from nas.records import ProblemContractError
 
 
 class Individual(list):
-    """A genome (``list[int]``) with its candidate key."""
+    """A genome (``list[int]``) with its candidate key.
+
+    Attributes:
+        key: The candidate key (``problem.key``).
+        repeated: Its key was still taken after every novelty retry (the proposal reuses a result).
+    """
 
     key: str = ""
+    repeated: bool = False
 
     def copy_individual(self) -> Individual:
         """An independent copy with the same key."""
@@ -44,30 +52,34 @@ def _random_genome(bounds: Sequence[int]) -> list[int]:
 def build_toolbox(problem: SearchProblem, config: SearchConfig) -> base.Toolbox:
     """Register every operator the search uses, in one place.
 
-    Aliases: ``genome`` (uniform random genes), ``individual``, ``clone``, ``key``, ``mate``
-    (``cxUniform``), ``mutate`` (``mutUniformInt`` with per-gene bounds), ``select`` (constrained
-    NSGA-II survival, see :mod:`nas.ranking`), ``select_parents`` (constrained DCD tournament).
+    Aliases: ``genome`` (uniform random genes), ``individual``, ``clone``, ``key``, ``mate`` and
+    ``mutate`` (the crossover and mutation of ``config.variation``, see :mod:`nas.operators`),
+    ``select`` (constrained NSGA-II survival, see :mod:`nas.ranking`), ``select_parents``
+    (constrained DCD tournament).
 
     Args:
-        problem: Supplies ``gene_bounds`` and ``key``.
-        config: Supplies the variation probabilities.
+        problem: Supplies ``gene_bounds``, ``gene_kinds`` and ``key``.
+        config: Supplies the variation and its parameters.
     """
     bounds = [int(b) for b in problem.gene_bounds]
-    indpb = config.mut_indpb if config.mut_indpb is not None else 1.0 / len(bounds)
+    variation = build_variation(GeneLayout(tuple(bounds), tuple(gene_kinds(problem))), config)
     toolbox = base.Toolbox()
     toolbox.register("genome", _random_genome, bounds)
     toolbox.register("individual", tools.initIterate, Individual, toolbox.genome)
     toolbox.register("clone", Individual.copy_individual)
     toolbox.register("key", problem.key)
-    toolbox.register("mate", tools.cxUniform, indpb=config.cx_indpb)
-    toolbox.register("mutate", tools.mutUniformInt, low=[0] * len(bounds), up=bounds, indpb=indpb)
+    toolbox.register("mate", variation.mate)
+    toolbox.register("mutate", variation.mutate)
     toolbox.register("select", survival)
     toolbox.register("select_parents", tournament_dcd)
     return toolbox
 
 
 def _novel(ind: Individual, toolbox: base.Toolbox, taken: Callable[[str], bool], retries: int, fresh: Callable) -> None:
-    """Re-draw ``ind`` in place (via ``fresh``) until its key is not taken, at most ``retries`` times."""
+    """Re-draw ``ind`` in place (via ``fresh``) until its key is not taken, at most ``retries`` times.
+
+    ``ind.repeated`` is set when the key is still taken after the last retry.
+    """
     ind.key = toolbox.key(ind)
     if not isinstance(ind.key, str):
         raise ProblemContractError(f"problem.key must return a str, got {type(ind.key).__name__} for {list(ind)}")
@@ -76,6 +88,7 @@ def _novel(ind: Individual, toolbox: base.Toolbox, taken: Callable[[str], bool],
             return
         fresh(ind)
         ind.key = toolbox.key(ind)
+    ind.repeated = taken(ind.key)
 
 
 def random_individuals(toolbox: base.Toolbox, n: int, seen: Collection[str], retries: int) -> list[Individual]:

@@ -4,10 +4,12 @@
 generation. Columns: ``generation``; cumulative counts ``evaluations`` (distinct candidates
 recorded), ``full_evaluations`` (candidates passed to ``evaluate``), ``precheck_rejected``,
 ``failed``, ``cache_hits`` (proposed candidates whose key was already recorded, so reused
-without evaluation); ``pop_feasible`` (feasible members of the current population, or of the
-batch for random search); ``feasible_total``; ``front_size`` and ``hypervolume`` of the feasible
+without evaluation: exactly the proposals that exhausted their novelty retries);
+``pop_feasible`` (feasible members of the current population, or of the batch for random
+search); ``feasible_total``; ``front_size`` and ``hypervolume`` of the feasible
 front of everything recorded so far (see :mod:`nas.hypervolume`); ``best_<objective>`` over
-feasible candidates so far (empty while there is none); ``min_violation`` in the population;
+feasible candidates so far (empty while there is none); ``min_violation`` in the population (as
+ranked: a candidate rejected before evaluation is charged its unmeasured constraints' worst case);
 the timing columns ``wall_s`` (this generation) and ``elapsed_s`` (since the run started,
 across resumes); and ``hv_reference``, the reference point in original units.
 
@@ -80,12 +82,13 @@ HISTORY_DESCRIPTIONS = {
     "full_evaluations": "candidates passed to the expensive evaluation so far",
     "precheck_rejected": "candidates rejected by a cheap constraint before evaluation, so far",
     "failed": "candidates whose evaluation failed after retries, so far",
-    "cache_hits": "proposals whose key was already recorded (reused, not evaluated), so far",
+    "cache_hits": "proposals whose key was already recorded (reused, not evaluated: novelty retries exhausted), so far",
     "pop_feasible": "feasible members of this generation's population (random search: of its batch)",
     "feasible_total": "feasible candidates so far",
     "front_size": "size of the feasible Pareto front of everything recorded so far",
     "hypervolume": "hypervolume of that front in the normalised objective box (reference point: hv_reference)",
-    "min_violation": "smallest constraint violation in the population (0: some member is feasible)",
+    "min_violation": "smallest constraint violation in the population (0: some member is feasible), as ranked: a "
+    "candidate rejected before evaluation is charged the worst case of the constraints it was not measured on",
     "wall_s": "wall time of this generation (s)",
     "elapsed_s": "wall time since the search started, across resumed sessions (s)",
     "hv_reference": "the hypervolume reference point: each objective's worst value, in its own units",

@@ -2,7 +2,8 @@
 
 Normalisation (fixed per objective, declared in :class:`~nas.problem.ObjectiveSpec`): every
 objective value ``f`` becomes a loss ``z = (f - best) / (worst - best)``, 0 at ``best`` and 1
-at ``worst``, whatever the direction. Values better than ``best`` are clipped to 0.
+at ``worst``, whatever the direction. Values better than ``best`` are clipped to 0, values worse
+than ``worst`` add nothing; :func:`box_excess` measures both, so the search can say so (once).
 
 Reference point: ``(1, ..., 1)`` in ``z`` space, i.e. each objective's ``worst`` value.
 Hypervolume is therefore the fraction of the box ``[best, worst]`` dominated by the feasible
@@ -14,6 +15,7 @@ numbers are comparable across generations, seeds, strategies and runs of the sam
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import moocore
 import numpy as np
@@ -48,6 +50,55 @@ def hypervolume(records: Sequence[EvalRecord], objectives: Sequence[ObjectiveSpe
     if len(z) == 0:
         return 0.0
     return float(moocore.hypervolume(z, ref=np.full(z.shape[1], REFERENCE_Z)))
+
+
+@dataclass(frozen=True)
+class BoxExcess:
+    """Values of one objective beyond one side of its declared box ``[best, worst]``.
+
+    Attributes:
+        objective: The objective's name.
+        side: ``"best"`` (better than ``best``: clipped to it) or ``"worst"`` (worse than ``worst``: no hypervolume).
+        count: How many values are beyond it.
+        amount: The largest distance beyond it, in the objective's unit.
+        share: ``amount`` as a fraction of the box width ``|worst - best|``.
+    """
+
+    objective: str
+    side: str
+    count: int
+    amount: float
+    share: float
+
+    def describe(self, objective: ObjectiveSpec) -> str:
+        """One sentence for a warning."""
+        if self.side == "best":
+            what = f"better than its declared best {objective.best:g}"
+            effect = f"the hypervolume counts them as {objective.best:g} (clipped): declare a best none can beat"
+        else:
+            what = f"worse than its reference (worst) {objective.worst:g}"
+            effect = "they add no hypervolume"
+        return (
+            f"hypervolume: {self.count} front value(s) of {self.objective} are {what}, by up to {self.amount:.4g} "
+            f"({self.share:.1%} of the box); {effect}"
+        )
+
+
+def box_excess(records: Sequence[EvalRecord], objectives: Sequence[ObjectiveSpec]) -> list[BoxExcess]:
+    """Where the finite objective values of ``records`` leave their box (see :class:`BoxExcess`)."""
+    if not records:
+        return []
+    values = np.array([r.objective_values(objectives) for r in records], dtype=float).reshape(len(records), -1)
+    found = []
+    for j, o in enumerate(objectives):
+        column = values[:, j][np.isfinite(values[:, j])]
+        width = abs(o.worst - o.best)
+        loss = (column - o.best) / (o.worst - o.best)  # 0 at best, 1 at worst
+        for side, beyond, distance in (("best", loss < 0, -loss), ("worst", loss > 1, loss - 1)):
+            if beyond.any():
+                amount = float(distance[beyond].max()) * width
+                found.append(BoxExcess(o.name, side, int(beyond.sum()), amount, amount / width))
+    return found
 
 
 def pareto_front(records: Sequence[EvalRecord], objectives: Sequence[ObjectiveSpec]) -> list[EvalRecord]:

@@ -8,10 +8,11 @@ from typing import Any
 
 from nas.checkpoint import CheckpointError
 from nas.history import best_values
-from nas.hypervolume import hypervolume, pareto_front, reference_description
+from nas.hypervolume import box_excess, hypervolume, pareto_front, reference_description
 from nas.problem import SearchProblem
 from nas.records import EvalRecord
 from nas.state import SearchState
+from nas.violation import charged_violation
 
 
 class LoopState:
@@ -31,6 +32,7 @@ class LoopState:
         self.seen: set[str] = set()
         self.front: list[EvalRecord] = []
         self.replayed = 0
+        self._box_warned: set[tuple[str, str]] = set()
 
     def reset(self) -> None:
         """Back to before generation 0."""
@@ -80,6 +82,16 @@ class LoopState:
         if new:
             self.front = pareto_front(self.front + new, self.problem.objectives)
 
+    def box_warnings(self) -> list[str]:
+        """Front values beyond an objective's box, each (objective, side) said once per session."""
+        objectives = {o.name: o for o in self.problem.objectives}
+        texts = []
+        for excess in box_excess(self.front, self.problem.objectives):
+            if (excess.objective, excess.side) not in self._box_warned:
+                self._box_warned.add((excess.objective, excess.side))
+                texts.append(excess.describe(objectives[excess.objective]))
+        return texts
+
     def finish_generation(self, generation: int, wall_s: float) -> dict[str, Any]:
         """Close ``generation``: append and return its history row."""
         state, objectives = self.state, self.problem.objectives
@@ -94,7 +106,8 @@ class LoopState:
         row["front_size"] = len(self.front)
         row["hypervolume"] = hypervolume(self.front, objectives)
         row.update(best_values(self.front, objectives))
-        row["min_violation"] = min((r.violation for r in population), default=None)
+        charged = (charged_violation(r, objectives, self.problem.constraints) for r in population)
+        row["min_violation"] = min(charged, default=None)
         row.update({"wall_s": wall_s, "elapsed_s": state.elapsed_s, "hv_reference": reference_description(objectives)})
         state.history.append(row)
         state.next_generation = generation + 1

@@ -15,16 +15,21 @@ from deap import base
 
 from nas.config import SearchConfig
 from nas.ga import Individual, random_individuals, vary
-from nas.problem import ObjectiveSpec
+from nas.problem import Constraint, ObjectiveSpec
 from nas.ranking import Ranked
 from nas.records import EvalRecord
 from nas.state import Member
+from nas.violation import charged_violation
 
 
-def ranked(record: EvalRecord, objectives: Sequence[ObjectiveSpec]) -> Ranked:
-    """The ranking view of a record: objective values in minimisation form and its violation."""
+def ranked(record: EvalRecord, objectives: Sequence[ObjectiveSpec], constraints: Sequence[Constraint] = ()) -> Ranked:
+    """The ranking view of a record: objective values in minimisation form and its charged violation.
+
+    Constraints the record was not measured on (rejected before evaluation) are charged their
+    worst case (:mod:`nas.violation`), so it never outranks an evaluated candidate that misses them.
+    """
     values = tuple(v * o.sign for v, o in zip(record.objective_values(objectives), objectives, strict=True))
-    return Ranked(values, record.violation)
+    return Ranked(values, charged_violation(record, objectives, constraints), record.violation)
 
 
 def as_individual(member: Member) -> Individual:
@@ -37,9 +42,15 @@ def as_individual(member: Member) -> Individual:
 class NSGA2:
     """Constrained NSGA-II proposal and survival."""
 
-    def __init__(self, toolbox: base.Toolbox, config: SearchConfig, objectives: Sequence[ObjectiveSpec]) -> None:
-        """Bind the toolbox (see :func:`nas.ga.build_toolbox`), settings and objectives."""
-        self.toolbox, self.config, self.objectives = toolbox, config, objectives
+    def __init__(
+        self,
+        toolbox: base.Toolbox,
+        config: SearchConfig,
+        objectives: Sequence[ObjectiveSpec],
+        constraints: Sequence[Constraint] = (),
+    ) -> None:
+        """Bind the toolbox (see :func:`nas.ga.build_toolbox`), settings, objectives and constraints."""
+        self.toolbox, self.config, self.objectives, self.constraints = toolbox, config, objectives, constraints
 
     def propose(
         self, population: Sequence[Member], cache: dict[str, EvalRecord], seen: Collection[str], generation: int
@@ -47,7 +58,7 @@ class NSGA2:
         """Generation 0: random individuals; later: tournament, crossover and mutation."""
         if generation == 0:
             return random_individuals(self.toolbox, self.config.population, seen, self.config.novelty_retries)
-        items = [ranked(cache[m.key], self.objectives) for m in population]
+        items = [ranked(cache[m.key], self.objectives, self.constraints) for m in population]
         crowding = [m.crowding for m in population]
         picks = self.toolbox.select_parents(items, crowding, len(population))
         parents = [as_individual(population[i]) for i in picks]
@@ -59,6 +70,6 @@ class NSGA2:
         """The next population: the best ``population`` of current members plus offspring."""
         pool = [Member(list(m.genome), m.key) for m in population]
         pool += [Member(list(ind), ind.key) for ind in offspring]
-        items = [ranked(cache[m.key], self.objectives) for m in pool]
+        items = [ranked(cache[m.key], self.objectives, self.constraints) for m in pool]
         chosen, crowding = self.toolbox.select(items, self.config.population)
         return [Member(pool[i].genome, pool[i].key, crowding[i]) for i in chosen]

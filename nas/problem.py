@@ -52,6 +52,10 @@ from typing import Any
 
 Genome = list[int]
 
+ORDINAL = "ordinal"  # the choices have an order (widths, depths, kernels): small steps along it are meaningful
+CATEGORICAL = "categorical"  # unordered choices (block type, SE on/off): only a reset to another choice is
+GENE_KINDS = (ORDINAL, CATEGORICAL)
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -158,6 +162,9 @@ class SearchProblem(abc.ABC):
 
     Subclass it and set ``gene_bounds``, ``objectives`` and ``constraints`` (attributes or
     properties), implement :meth:`evaluate`, and override the other methods where useful.
+    ``gene_kinds`` says, per gene, whether its choices are ``"ordinal"`` or ``"categorical"``
+    (default ``None``: every gene ordinal); ordinal-aware variation operators
+    (:mod:`nas.operators`) take small steps along ordinal genes only.
 
     Contract:
         * A genome is ``list[int]``; gene ``i`` lies in ``0..gene_bounds[i]`` (inclusive).
@@ -175,6 +182,7 @@ class SearchProblem(abc.ABC):
     gene_bounds: Sequence[int]
     objectives: Sequence[ObjectiveSpec]
     constraints: Sequence[Constraint] = ()
+    gene_kinds: Sequence[str] | None = None
 
     def canonical(self, genome: Sequence[int]) -> Genome:
         """The canonical genome of a candidate (e.g. genes of inactive blocks set to 0).
@@ -238,10 +246,17 @@ class SearchProblem(abc.ABC):
         return {}
 
 
+def gene_kinds(problem: SearchProblem) -> list[str]:
+    """The kind of every gene (``problem.gene_kinds``, or every gene ordinal when it is ``None``)."""
+    kinds = problem.gene_kinds
+    return [ORDINAL] * len(problem.gene_bounds) if kinds is None else [str(k) for k in kinds]
+
+
 def problem_signature(problem: SearchProblem) -> dict[str, Any]:
     """The plain-data description of ``problem`` that must not change between a run and its resume."""
     return {
         "gene_bounds": [int(b) for b in problem.gene_bounds],
+        "gene_kinds": gene_kinds(problem),
         "objectives": [dataclasses.asdict(o) for o in problem.objectives],
         "constraints": [dataclasses.asdict(c) for c in problem.constraints],
         "describe": dict(problem.describe()),
@@ -260,6 +275,13 @@ def validate_problem(problem: SearchProblem) -> None:
     for i, b in enumerate(bounds):
         if not isinstance(b, int) or isinstance(b, bool) or b < 0:
             raise ValueError(f"problem.gene_bounds[{i}] must be an int >= 0 (inclusive upper bound), got {b!r}")
+    kinds = problem.gene_kinds
+    if kinds is not None:
+        if isinstance(kinds, str) or len(kinds) != len(bounds):
+            raise ValueError(f"problem.gene_kinds must name one kind per gene ({len(bounds)}), got {kinds!r}")
+        for i, kind in enumerate(kinds):
+            if kind not in GENE_KINDS:
+                raise ValueError(f"problem.gene_kinds[{i}] must be one of {', '.join(GENE_KINDS)}, got {kind!r}")
     objectives = list(problem.objectives)
     if not objectives:
         raise ValueError("problem.objectives is empty: the search needs at least one objective")

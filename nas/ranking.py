@@ -2,8 +2,10 @@
 
 Constraint-domination (Deb 2000, "An efficient constraint handling method for genetic
 algorithms"): a feasible candidate beats an infeasible one; of two infeasible candidates the
-one with the lower total violation wins; of two feasible ones Pareto dominance decides, then
-crowding distance. DEAP's ``selNSGA2`` knows no constraints, so survival is written here, with
+one with the lower total violation wins (a candidate whose constraints were not all measured is
+charged their worst case, see :mod:`nas.violation`; equal charges are ordered by the measured
+part); of two feasible ones Pareto dominance decides, then crowding distance. DEAP's
+``selNSGA2`` knows no constraints, so survival is written here, with
 ``deap.tools.sortNondominated`` sorting the feasible part.
 
 Everything works on :class:`Ranked` items whose ``values`` are in minimisation form (maximised
@@ -29,11 +31,14 @@ class Ranked:
 
     Attributes:
         values: Objective values in minimisation form (ignored when infeasible).
-        violation: Total constraint violation; 0 means feasible, NaN counts as ``inf``.
+        violation: Total constraint violation (charged, see :mod:`nas.violation`); 0 means feasible,
+            NaN counts as ``inf``.
+        measured: The part of ``violation`` that was measured, ordering equal violations (``None``: all of it).
     """
 
     values: tuple[float, ...]
     violation: float
+    measured: float | None = None
 
     @property
     def feasible(self) -> bool:
@@ -41,14 +46,15 @@ class Ranked:
         return self.violation == 0.0 and not any(math.isnan(v) for v in self.values)
 
     @property
-    def badness(self) -> float:
-        """Violation used to order infeasible candidates.
+    def badness(self) -> tuple[float, float]:
+        """``(violation, measured violation)``, the order of infeasible candidates (smaller is better).
 
         A NaN violation, or a zero violation with a NaN objective, counts as ``inf`` (worst).
         """
         if math.isnan(self.violation) or (self.violation == 0.0 and not self.feasible):
-            return math.inf
-        return self.violation
+            return (math.inf, math.inf)
+        measured = self.violation if self.measured is None or math.isnan(self.measured) else self.measured
+        return (self.violation, measured)
 
 
 def pareto_dominates(a: Sequence[float], b: Sequence[float]) -> bool:
@@ -130,8 +136,8 @@ def thin_by_crowding(points: Sequence[Sequence[float]], k: int) -> list[int]:
 
     The point with the smallest crowding distance (recomputed after every removal; the later
     point on ties) is removed until ``k`` remain, so the extremes of every objective stay (they
-    have infinite distance) and the kept points spread along the front. Objectives should be on
-    comparable scales (e.g. normalised to their reference box) before calling this.
+    have infinite distance) and the kept points spread along the front. Each objective's gaps
+    are divided by its range on the front, so the objectives' units do not matter.
 
     Args:
         points: Objective vectors of the front's members.

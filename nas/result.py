@@ -17,12 +17,14 @@ class SearchResult:
         history: Rows of ``history.csv``, one per finished generation.
         n_evaluations: Distinct candidates recorded (evaluated, precheck-rejected or failed).
         n_full_evaluations: Of those, candidates passed to ``evaluate``.
-        n_cache_hits: Proposals whose key was already recorded (reused, not evaluated).
+        n_cache_hits: Proposals whose key was already recorded (reused, not evaluated): those that exhausted
+            their novelty retries.
         n_replayed: Results taken from the journal of an earlier session instead of evaluating again.
         n_evaluate_calls: ``evaluate`` calls made in this session, retries included.
         wall_s: Time spent in generations, across sessions.
         completed: False when stopped early by ``on_generation``.
         recovery: Notes on what was repaired or dropped when resuming (empty when nothing was).
+        warnings: What this session warned about (exhausted novelty retries, objective values beyond their box).
     """
 
     run_dir: Path
@@ -36,3 +38,4 @@ class SearchResult:
     wall_s: float
     completed: bool
     recovery: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import UserError
-from nas.checkpoint import changed_fields, read_settings
+from nas.checkpoint import changed_fields, read_settings, upgrade_settings
 
 try:
     import fcntl
@@ -102,7 +102,7 @@ def check_start(paths: SearchPaths, settings: dict[str, Any], resume: bool) -> l
                 f"one of them, or start a new run folder (the journal is kept)"
             )
         notes.append(f"{paths.settings} is missing or unreadable: settings checked against {paths.checkpoint.name}")
-    changed = changed_fields(stored, settings)
+    changed = changed_fields(upgrade_settings(stored, settings), settings)
     if changed:
         raise UserError(
             "cannot resume: search-relevant settings changed since the run started: "

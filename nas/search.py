@@ -137,10 +137,13 @@ class _Loop:
         self.rng = SearchRandom(config.seed)
         toolbox = build_toolbox(problem, config)
         self.strategy = (
-            NSGA2(toolbox, config, problem.objectives) if config.strategy == "nsga2" else RandomSearch(toolbox, config)
+            NSGA2(toolbox, config, problem.objectives, problem.constraints)
+            if config.strategy == "nsga2"
+            else RandomSearch(toolbox, config)
         )
         self.loop = LoopState(problem, cache)
         self.evaluate_calls = 0
+        self.warnings: list[str] = []
 
     def restore(self, resume: bool) -> None:
         """Continue from the checkpoint when it is usable, else start at generation 0 (replay)."""
@@ -183,11 +186,14 @@ class _Loop:
         with self.rng.active():
             offspring = self.strategy.propose(state.population, self.cache, self.loop.seen, g)
         keys = [ind.key for ind in offspring]
+        self._report_repeats(g, [ind for ind in offspring if ind.repeated])
         journaled = {k for k in keys if k in self.cache}
         calls_before = evaluator.submitted
         evaluator.evaluate(offspring, keys, g)
         self.evaluate_calls += evaluator.submitted - calls_before
         self.loop.record(keys, journaled)
+        for warning in self.loop.box_warnings():
+            self._warn(warning)
         self._check_first_generation(g)
         state.population = self.strategy.survive(state.population, offspring, self.cache)
         wall = time.perf_counter() - start
@@ -197,6 +203,21 @@ class _Loop:
             self.paths.checkpoint, state, self.settings, self._rng_json(), normalisation_json(self.problem.objectives)
         )
         return row
+
+    def _report_repeats(self, generation: int, repeated: list) -> None:
+        """Say when proposals are spent on candidates already recorded although every novelty retry was used."""
+        if not repeated:
+            return
+        self._warn(
+            f"generation {generation}: {len(repeated)} proposal(s) still repeated a recorded candidate after "
+            f"{self.config.novelty_retries} novelty retries (e.g. {repeated[0].key}): they reuse its result and spend "
+            "budget without a new evaluation (history column cache_hits). The population may have converged or the "
+            "space be nearly exhausted; a larger novelty_retries or mut_indpb explores further"
+        )
+
+    def _warn(self, text: str) -> None:
+        log.warning(text)
+        self.warnings.append(text)
 
     def _rng_json(self) -> dict[str, Any]:
         return {"python": self.rng.to_json(), **global_rng_states()}
@@ -243,4 +264,5 @@ class _Loop:
             wall_s=state.elapsed_s,
             completed=completed,
             recovery=list(self.notes),
+            warnings=list(self.warnings),
         )

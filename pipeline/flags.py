@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nas.operators import VARIATIONS
+
 
 def comma_list(value: str) -> list[str]:
     """``"a,b"`` -> ``["a", "b"]`` (config lists given as one flag value)."""
@@ -104,6 +106,8 @@ SHARED_FLAGS: tuple[Flag, ...] = (
          kwargs={"type": int}, group="search"),
     Flag("--strategy", "search strategy (random: the baseline)", ("nas.strategy",),
          kwargs={"choices": ("nsga2", "random")}, group="search"),
+    Flag("--variation", "crossover + mutation of the search (sbx, step: ordinal-aware; uniform: the first "
+         "engine's)", ("nas.search.variation",), kwargs={"choices": tuple(VARIATIONS)}, group="search"),
     Flag("--objectives", "objectives, e.g. accuracy,latency_ms,size_kb", ("nas.objectives",),
          kwargs={"metavar": "A,B"}, convert=comma_list, group="search"),
     Flag("--latency", "latency from device tables or timed here", ("nas.latency_source",),

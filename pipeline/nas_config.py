@@ -1,14 +1,74 @@
-"""Typed settings of the search stage: budget, strategy, objectives, constraints, proxy training."""
+"""Typed settings of the search stage: budget, strategy, objectives, constraints, proxy training, engine."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
 from dataclasses import dataclass, field
+from typing import Any
 
+from nas.config import SearchConfig
 from train.train_config import TrainConfig
 
 OBJECTIVES = ("accuracy", "macro_f1", "latency_ms", "size_kb", "macs_m", "params")
 LATENCY_SOURCES = ("table", "measure")
+MAX_POPULATION = 10_000  # a generation is built in memory before anything is evaluated
+
+
+# Fields of the engine's SearchConfig that the stage sets from other settings, so ``nas.search`` leaves them out.
+STAGE_SET_FIELDS = {
+    "population": "nas.population",
+    "generations": "nas.generations",
+    "strategy": "nas.strategy",
+    "backend": "nas.backend",
+    "scheduler": "nas.scheduler",
+    "seed": "run.seed",
+    "jobs": "run.jobs",
+    "threads_per_worker": "nas.proxy.num_threads",
+}
+
+
+def _search_settings_class() -> type:
+    """``SearchSettings``: the fields of :class:`nas.config.SearchConfig` but :data:`STAGE_SET_FIELDS`.
+
+    Generated from the engine's dataclass, so every engine setting (variation operators and their
+    parameters, probabilities, novelty and evaluation retries, the dask connect timeout) is a
+    ``nas.search.<field>`` key with the engine's default and validation, without a copy to keep in step.
+    """
+    hints = typing.get_type_hints(SearchConfig)
+    fields = [
+        (f.name, hints[f.name], field(default=f.default))
+        for f in dataclasses.fields(SearchConfig)
+        if f.name not in STAGE_SET_FIELDS
+    ]
+
+    def engine(self: Any, **stage: Any) -> SearchConfig:
+        """The engine's :class:`SearchConfig`: these settings plus the ones the stage sets (``stage``).
+
+        Raises:
+            ValueError: An invalid value, named.
+        """
+        return SearchConfig(**dataclasses.asdict(self), **stage)
+
+    def post_init(self: Any) -> None:
+        try:
+            engine(self)  # the engine's own checks; the stage-set fields are at the engine's defaults here
+        except ValueError as exc:
+            raise ValueError(f"nas.search: {exc}") from None
+
+    namespace = {"engine": engine, "__post_init__": post_init}
+    cls = dataclasses.make_dataclass("SearchSettings", fields, frozen=True, namespace=namespace)
+    cls.__module__ = __name__
+    cls.__doc__ = (
+        "The engine's search settings that the stage does not set itself: ``nas.search.variation``, ``cx_prob``, "
+        "``cx_indpb``, ``mut_prob``, ``mut_indpb``, ``sbx_eta``, ``pm_eta``, ``step_max``, ``novelty_retries``, "
+        "``retries``, ``connect_timeout_s`` (the fields of nas.config.SearchConfig but STAGE_SET_FIELDS)."
+    )
+    return cls
+
+
+SearchSettings = _search_settings_class()
 
 
 def default_proxy() -> TrainConfig:
@@ -41,6 +101,7 @@ class NasConfig:
     min_accuracy: float | None = None  # constraint: proxy validation accuracy
     max_minutes: float | None = 10.0  # wall-clock budget (0 or None: none); stops at a generation boundary
     proxy: TrainConfig = field(default_factory=default_proxy)
+    search: SearchSettings = field(default_factory=SearchSettings)  # engine: variation operators, probabilities
 
     def __post_init__(self) -> None:
         unknown = [o for o in self.objectives if o not in OBJECTIVES]
@@ -61,5 +122,7 @@ class NasConfig:
             raise ValueError(f"nas.max_minutes must be >= 0 (0: no budget), got {self.max_minutes}")
         if self.max_minutes == 0:
             object.__setattr__(self, "max_minutes", None)
+        if not 1 <= self.population <= MAX_POPULATION:
+            raise ValueError(f"nas.population must be in 1..{MAX_POPULATION} (dozens are usual), got {self.population}")
         if self.min_accuracy is not None and not 0 < self.min_accuracy < 1:
             raise ValueError(f"nas.min_accuracy must be in (0, 1), got {self.min_accuracy}")

@@ -6,16 +6,19 @@ import dataclasses
 from pathlib import Path
 
 from common.errors import UserError
+from common.workers import worker_count
 from latency_tables.device_info import device_metadata
 from latency_tables.table import LatencyTable
+from nas.backends import check_scheduler_address
 from nas.config import SearchConfig
 from nas.problem import Constraint, ObjectiveSpec
 from nas.runfolder import SearchPaths
 from nas.search import SearchResult, run_search
 from pipeline.config import PipelineConfig
-from pipeline.data_stage import prepare_features
+from pipeline.data_stage import check_data_inputs, prepare_features
 from pipeline.latency_stage import DEFAULT_DEVICE, model_input_shape, resolve_table
 from pipeline.nas_problem import AudioProblem, AudioSettings, DeviceTable, latency_metric, reference_values
+from search_spaces import create_search_space
 from train.device import resolve_amp, resolve_device
 
 
@@ -41,7 +44,6 @@ def _check_coverage(cfg: PipelineConfig, tables: list[LatencyTable], n_classes: 
     if not tables:
         return
     from latency_tables.keys import space_ops
-    from search_spaces import create_search_space
 
     ops = sorted(space_ops(create_search_space(cfg.nas.space), n_classes, shape), key=lambda op: op.key)
     for table in tables:
@@ -121,18 +123,33 @@ def build_problem(cfg: PipelineConfig, run_dir: Path, n_classes: int, data: str)
         constraints += [Constraint.at_most(m, nas.max_latency_ms) for m in latency_names]
     if nas.min_accuracy:
         constraints.append(Constraint.at_least("accuracy", nas.min_accuracy))
-    return AudioProblem(settings, objectives, constraints)
+    problem = AudioProblem(settings, objectives, constraints)
+    problem.gene_kinds = create_search_space(nas.space).gene_kinds  # ordinal or categorical, for the operators
+    return problem
 
 
 def search_config(cfg: PipelineConfig) -> SearchConfig:
-    """The engine's settings: budget and strategy from ``nas``, seed from ``run``, workers from ``--jobs``.
+    """The engine's settings: ``nas.search``, budget and strategy from ``nas``, seed and workers from ``run``.
+
+    ``nas.search`` holds the engine's own settings (variation operators, probabilities, retries).
+
+    ``--jobs`` is capped at the cores and the candidates of a generation for loky (a warning says
+    so); dask places tasks itself, so there it only counts what is submitted at once.
 
     Raises:
-        UserError: An invalid setting (e.g. a population that is not a multiple of 4), named.
+        UserError: An invalid setting (e.g. a population that is not a multiple of 4), or a
+            ``--scheduler`` that is not a dask address, named.
     """
-    jobs = 1 if cfg.nas.backend == "inline" else cfg.run.resolved_jobs
+    if cfg.nas.backend == "inline":
+        jobs = 1
+    elif cfg.nas.backend == "loky":
+        jobs = worker_count(cfg.run.jobs, cfg.nas.population, "candidates per generation")
+    else:
+        jobs = cfg.run.resolved_jobs
+        if cfg.nas.scheduler:
+            check_scheduler_address(cfg.nas.scheduler)
     try:
-        return SearchConfig(
+        return cfg.nas.search.engine(
             population=cfg.nas.population,
             generations=cfg.nas.generations,
             strategy=cfg.nas.strategy,
@@ -169,9 +186,32 @@ def check_folder(run_dir: Path, resume: bool) -> None:
         )
 
 
+def check_inputs(cfg: PipelineConfig) -> SearchConfig:
+    """Refuse, before any features are extracted, what the search would refuse later: its settings and tables.
+
+    Returns:
+        The engine's settings (:func:`search_config`).
+
+    Raises:
+        UserError: An unwritable cache, a missing dataset path, invalid search settings, a latency
+            device without a usable table (or a table for another space or input shape), or
+            ``--latency measure`` without ``--max-latency-ms``.
+    """
+    check_data_inputs(cfg)
+    config = search_config(cfg)
+    nas = cfg.nas
+    if "latency_ms" in nas.objectives or nas.max_latency_ms:
+        if nas.latency_source == "measure" and not nas.max_latency_ms:
+            raise UserError("--latency measure needs --max-latency-ms (it is also the hypervolume reference, fixed "
+                            "for the whole run)")  # fmt: skip
+        if nas.latency_source == "table":
+            _device_tables(cfg, model_input_shape(nas.space, cfg))
+    return config
+
+
 def run_nas(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> SearchResult:
     """``--mode nas``: prepare features, then search; returns the engine's result."""
-    config = search_config(cfg)  # invalid settings are refused before any work
+    config = check_inputs(cfg)  # invalid settings and tables are refused before any work
     features = prepare_features(cfg, run_dir)
     problem = build_problem(cfg, run_dir, features.n_classes, features.fingerprint)
     names = ", ".join(f"{o.name} ({o.direction}, ref {o.worst:g})" for o in problem.objectives)
@@ -182,8 +222,12 @@ def run_nas(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> SearchR
         f"{config.generations} generations after the initial one, {config.jobs} worker(s), proxy "
         f"{cfg.nas.proxy.epochs} epochs on {n_proxy} train clips ({problem.settings.proxy_device}), scored on "
         f"{len(features.splits.val)} validation clips\n  objectives: {names}\n  constraints: {limits}\n  "
-        + (f"time budget {cfg.nas.max_minutes:g} min (--max-minutes; it stops at a generation boundary, --resume "
-           "continues)" if cfg.nas.max_minutes else "no time budget")
+        + (
+            f"time budget {cfg.nas.max_minutes:g} min (--max-minutes; it stops at a generation boundary, --resume "
+            "continues)"
+            if cfg.nas.max_minutes
+            else "no time budget"
+        )
     )
     reporter = GenerationReporter(cfg.nas.max_minutes, config.generations)
     return run_search(problem, config, run_dir, resume=resume, progress=cfg.run.progress, on_generation=reporter)

@@ -255,7 +255,7 @@ def pareto_frontier(run: RunData, models: pd.DataFrame, footer: list[str]) -> tu
             survivors = survivor_names(run)
             for ax, cost in zip(top, costs, strict=False):
                 jobs.append(draw_search_panel(ax, run, frame, _objective(run, cost, "min"), y, pareto, survivors))
-            for ax in top[len(costs):]:
+            for ax in top[len(costs) :]:
                 ax.set_visible(False)
             top[0].set_title("search candidates", loc="left", fontweight="bold")
             handles, labels = _unique_legend(top[: len(costs)])
@@ -306,7 +306,7 @@ def _bottom_row(
     jobs = [draw_trained_panel(ax, rows, x, label) for ax, (rows, x, label) in zip(axes, panels, strict=False)]
     title = "trained models (not the table device)" if measured else "trained models"
     axes[0].set_title(title, loc="left", fontweight="bold")
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
     if len(panels) > 1:
         return [], jobs
@@ -331,7 +331,7 @@ def pareto_pairs(run: RunData, footer: list[str]) -> tuple[Figure | None, list[s
         flat = [ax for row in _axes_grid(body, rows, columns) for ax in row]
         jobs = [draw_search_panel(ax, run, frame, x, y, pareto, survivors)
                 for ax, (x, y) in zip(flat, pairs, strict=False)]  # fmt: skip
-        for ax in flat[len(pairs):]:
+        for ax in flat[len(pairs) :]:
             ax.set_visible(False)
         handles, labels = _unique_legend(flat[: len(pairs)])
         body.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 3), frameon=False)

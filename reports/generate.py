@@ -118,9 +118,7 @@ def _draw_all(run: RunData, models: pd.DataFrame, curves: HypervolumeCurves, out
         ),
         "pareto_pairs": lambda: figures_pareto.pareto_pairs(run, footer("data", "search", "reference")),
         "nas_evolution": lambda: figures_evolution.nas_evolution(run, curves, footer("data", "search", "reference")),
-        "quantization_comparison": lambda: figures_quantization.quantization_comparison(
-            run, footer("data", "trained")
-        ),
+        "quantization_comparison": lambda: figures_quantization.quantization_comparison(run, footer("data", "trained")),
         "constraint_feasibility": lambda: figures_constraints.constraint_feasibility(run, footer("data", "search")),
         "latency_validation": lambda: figures_validation.latency_validation(run, footer("data")),
         "proxy_fidelity": lambda: figures_validation.proxy_fidelity(run, footer("data", "search")),

@@ -89,9 +89,7 @@ def metric_info(name: str, devices: Sequence[str] = (), measured_here: bool = Fa
     return MetricInfo(name, name, name, 1.0, "min")
 
 
-def constraint_text(
-    metric: str, op: str, bound: float, devices: Sequence[str] = (), with_device: bool = True
-) -> str:
+def constraint_text(metric: str, op: str, bound: float, devices: Sequence[str] = (), with_device: bool = True) -> str:
     """A constraint as a reader says it, e.g. ``latency ≤ 0.5 ms (rpi4)`` or ``accuracy ≥ 80 %``."""
     sign = "≤" if op == "<=" else "≥"
     if is_latency(metric):

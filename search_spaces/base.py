@@ -19,12 +19,28 @@ from search_spaces.units import UnitInfo
 Genome = list[int]
 
 
+GENE_KINDS = ("ordinal", "categorical")
+
+
 @dataclass(frozen=True)
 class Gene:
-    """One gene: its name and the ordered choices its integer value indexes."""
+    """One gene: its name, the choices its integer value indexes, and whether they have an order.
+
+    Attributes:
+        name: Gene name (unique in its space).
+        choices: The values, in index order.
+        kind: ``"ordinal"`` when neighbouring indices are similar choices (widths, depths, kernels,
+            strides, dropout), so a search may step along them; ``"categorical"`` when the order is
+            arbitrary (block type, SE on/off, kernels of different shapes).
+    """
 
     name: str
     choices: tuple[Any, ...]
+    kind: str = "ordinal"
+
+    def __post_init__(self) -> None:
+        if self.kind not in GENE_KINDS:
+            raise ValueError(f"gene {self.name}: kind must be one of {', '.join(GENE_KINDS)}, got {self.kind!r}")
 
     def index(self, value: Any, where: str) -> int:
         """Index of ``value`` among the choices.
@@ -62,6 +78,11 @@ class SearchSpace(ABC):
     def gene_bounds(self) -> list[int]:
         """Inclusive upper bound of each gene (the lower bound is 0)."""
         return [len(g.choices) - 1 for g in self.genes]
+
+    @property
+    def gene_kinds(self) -> list[str]:
+        """``"ordinal"`` or ``"categorical"`` per gene, in genome order (see :class:`Gene`)."""
+        return [g.kind for g in self.genes]
 
     def decode(self, genome: Sequence[int]) -> ArchSpec:
         """The spec a genome stands for.

@@ -35,12 +35,12 @@ _KIND = {"c": "conv", "ds": "ds", "ir": "ir"}
 
 def _stage_genes(i: int) -> list[Gene]:
     return [
-        Gene(f"s{i}_block", BLOCKS),
+        Gene(f"s{i}_block", BLOCKS, "categorical"),
         Gene(f"s{i}_expansion", EXPANSIONS),  # active only for ir
         Gene(f"s{i}_depth", DEPTHS),
         Gene(f"s{i}_width", WIDTHS),
         Gene(f"s{i}_kernel", KERNELS),
-        Gene(f"s{i}_se", (False, True)),
+        Gene(f"s{i}_se", (False, True), "categorical"),
         Gene(f"s{i}_stride", STRIDES),
     ]
 
@@ -56,7 +56,7 @@ class Mel2dSpace(SearchSpace):
     input_kind = "logmel"
     genes = (
         Gene("stem_width", STEM_WIDTHS),
-        Gene("stem_kernel", STEM_KERNELS),
+        Gene("stem_kernel", STEM_KERNELS, "categorical"),  # 3x3, 5x5, 4x10: no single order
         Gene("stem_stride", STRIDES),
         Gene("n_stages", STAGE_COUNTS),
         *(g for i in range(1, MAX_STAGES + 1) for g in _stage_genes(i)),

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from latency_fixtures import latencies_for, write_table
 
 from complete_pipeline import main
@@ -59,6 +60,7 @@ def test_tiny_search_writes_journal_checkpoint_history_pareto(tmp_path, capsys):
     assert float(history[-1]["hypervolume"]) >= float(history[0]["hypervolume"])
 
 
+@pytest.mark.slow  # 80 s; the engine-level SIGKILL tests (test_nas_kill, test_nas_operators) run by default
 def test_kill_9_mid_search_then_resume_equals_uninterrupted(tmp_path):
     straight = tmp_path / "straight"
     done = subprocess.run(_cmd(straight), cwd=REPO, capture_output=True, text=True, timeout=600)
