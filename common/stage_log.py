@@ -2,9 +2,9 @@
 
 One JSON line per event: ``{"mode", "event": "start"|"end"|"failed", "time" (UTC ISO 8601),
 "config_hash", "resume", "tool" (version and git commit, on start), "wall_s" (end/failed), "reason"
-(failed)}``. ``--mode full`` reads it to
-skip stages that already finished with the same config; the reports read it for start/end times
-and wall time per stage. Append-only: nothing earlier is ever rewritten.
+(failed), "note" (end, when the stage stopped short: a search stopped by its time budget)}``.
+``--mode full`` reads it to skip stages that already finished with the same config; the reports
+read it for start/end times and wall time per stage. Append-only: nothing earlier is ever rewritten.
 """
 
 from __future__ import annotations
@@ -73,10 +73,13 @@ class StageLog:
                       "resume": resume, "tool": tool_source()})  # fmt: skip
         return time.monotonic()
 
-    def end(self, mode: str, config: dict[str, Any], started: float) -> None:
-        """Record that a stage finished."""
-        self._append({"mode": mode, "event": "end", "time": _now(), "config_hash": config_hash(config),
-                      "wall_s": round(time.monotonic() - started, 2)})  # fmt: skip
+    def end(self, mode: str, config: dict[str, Any], started: float, note: str | None = None) -> None:
+        """Record that a stage finished (``note``: how, when it stopped short, e.g. at its time budget)."""
+        record = {"mode": mode, "event": "end", "time": _now(), "config_hash": config_hash(config),
+                  "wall_s": round(time.monotonic() - started, 2)}  # fmt: skip
+        if note:
+            record["note"] = note
+        self._append(record)
 
     def failed(self, mode: str, started: float, reason: str) -> None:
         """Record that a stage stopped with an error (a kill leaves a start without an end)."""

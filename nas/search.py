@@ -58,6 +58,7 @@ def run_search(
     resume: bool = False,
     progress: bool = True,
     on_generation: GenerationCallback | None = None,
+    before_generation: GenerationCallback | None = None,
 ) -> SearchResult:
     """Run (or resume) a search and write its files under ``<run_dir>/nas/``.
 
@@ -69,6 +70,9 @@ def run_search(
         progress: Show a tqdm bar per generation.
         on_generation: Called with each new history row after its checkpoint is written; returning
             True stops the search there (it can be resumed later).
+        before_generation: Called with the last history row (an empty dict before generation 0)
+            before each generation; returning True stops the search without running it (a resumed
+            session whose time budget is already spent).
 
     Returns:
         The Pareto set, history and counts.
@@ -96,7 +100,8 @@ def run_search(
             cache, journal_notes = journal.load()
             loop = _Loop(problem, config, paths, settings, cache, notes + journal_notes)
             loop.restore(resume)
-            completed = loop.run(Evaluator(problem, config, journal, cache, backend), progress, on_generation)
+            evaluator = Evaluator(problem, config, journal, cache, backend)
+            completed = loop.run(evaluator, progress, on_generation, before_generation)
     except BaseException as exc:
         backend.close(abort=True)
         if isinstance(exc, KeyboardInterrupt):
@@ -166,12 +171,22 @@ class _Loop:
         log.warning(text)
         self.notes.append(text)
 
-    def run(self, evaluator: Evaluator, progress: bool, on_generation: GenerationCallback | None) -> bool:
-        """Run generations until ``config.generations``; False if stopped by ``on_generation``."""
+    def run(
+        self,
+        evaluator: Evaluator,
+        progress: bool,
+        on_generation: GenerationCallback | None,
+        before_generation: GenerationCallback | None = None,
+    ) -> bool:
+        """Run generations until ``config.generations``; False if stopped by a callback."""
         total = self.config.generations + 1
         state = self.loop.state
         with tqdm(total=total, initial=state.next_generation, disable=not progress, unit="gen", desc="nas") as bar:
             while state.next_generation < total:
+                last = dict(state.history[-1]) if state.history else {}
+                if before_generation is not None and before_generation(last):
+                    self._write_outputs()
+                    return False
                 row = self._generation(evaluator)
                 bar.update(1)
                 bar.set_postfix(hv=f"{row['hypervolume']:.4f}", feasible=row["feasible_total"], refresh=False)
@@ -240,9 +255,7 @@ class _Loop:
         descriptions = dict(self.problem.metric_descriptions())
         write_csv(self.paths.history, history_columns(objectives), self.loop.state.history)
         write_csv(self.paths.pareto, pareto_columns(objectives, constraints, list(descriptions)), self.pareto())
-        legend = self.paths.folder / "columns.json"
-        if not legend.is_file():
-            atomic_write_json(legend, column_legend(objectives, constraints, descriptions))
+        atomic_write_json(self.paths.folder / "columns.json", column_legend(objectives, constraints, descriptions))
 
     def pareto(self) -> list[dict[str, Any]]:
         """Rows of ``pareto.csv``."""

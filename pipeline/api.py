@@ -75,7 +75,7 @@ class Pipeline:
             log.failed(mode, started, str(exc) or type(exc).__name__)
             raise
         record_config(run_dir, self.config)
-        log.end(mode, config, started)
+        log.end(mode, config, started, _stopped_short(result))
         return result, run_dir
 
     def summary(self, mode: str, result: Any, run_dir: Path | None) -> list[str]:
@@ -120,3 +120,11 @@ class Pipeline:
         result, _ = pipe.run_stage("predict")
         skipped = [{"path": p, "label": None, "probability": None, "skipped_reason": r} for p, r in result.skipped]
         return pd.DataFrame([*result.rows, *skipped])
+
+
+def _stopped_short(result: Any) -> str | None:
+    """What the stage log notes for a result that stopped before its end (a search stopped by its time budget)."""
+    if getattr(result, "completed", True) is not False:
+        return None
+    history = getattr(result, "history", None) or [{}]
+    return f"stopped by the time budget after generation {history[-1].get('generation', '?')}; --resume continues"

@@ -230,7 +230,15 @@ def run_nas(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> SearchR
         )
     )
     reporter = GenerationReporter(cfg.nas.max_minutes, config.generations)
-    return run_search(problem, config, run_dir, resume=resume, progress=cfg.run.progress, on_generation=reporter)
+    return run_search(
+        problem,
+        config,
+        run_dir,
+        resume=resume,
+        progress=cfg.run.progress,
+        on_generation=reporter,
+        before_generation=reporter.spent,
+    )
 
 
 class GenerationReporter:
@@ -255,8 +263,18 @@ class GenerationReporter:
             f"{'-' if hv is None else f'{hv:.4f}'}, {row['elapsed_s']:.0f} s",
             flush=True,
         )
-        last = int(row["generation"]) >= self.generations
-        if self.budget_s is None or last or row["elapsed_s"] + row["wall_s"] <= self.budget_s:
+        if int(row["generation"]) >= self.generations:
             return False
-        self.stopped_at = int(row["generation"])
+        return self.spent(row)
+
+    def spent(self, row: dict) -> bool:
+        """True (stop) when the generation after ``row`` (the last finished one) would overrun the budget.
+
+        Also asked before a resumed session's first generation, so that resuming a budget-stopped
+        run with the same budget stops at once instead of overrunning it by a generation.
+        """
+        if self.budget_s is None or not row or row["elapsed_s"] + row["wall_s"] <= self.budget_s:
+            return False
+        if self.stopped_at is None:
+            self.stopped_at = int(row["generation"])
         return True

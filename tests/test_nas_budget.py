@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 from complete_pipeline import main
 from pipeline.nas_stage import GenerationReporter
@@ -23,6 +24,8 @@ def test_reporter_stops_when_the_next_generation_would_overrun(capsys):
     assert reporter.stopped_at == 1
     assert GenerationReporter(None, 5)(_row(3, 1e9, 1e9)) is False  # no budget
     assert GenerationReporter(1.0, 5)(_row(5, 1e9, 1e9)) is False  # the last generation: nothing to stop
+    assert GenerationReporter(1.0, 5).spent({}) is False  # before generation 0
+    assert GenerationReporter(1.0, 5).spent(_row(2, 50, 20)) is True  # a resumed session with its budget spent
     assert "generation 1: 4 candidates" in capsys.readouterr().out
 
 
@@ -34,6 +37,13 @@ def test_budget_stop_then_resume_with_a_larger_budget(tmp_path, capsys):
     with open(out / "nas" / "history.csv") as f:
         assert [r["generation"] for r in csv.DictReader(f)] == ["0"]
     assert (out / "nas" / "pareto.csv").is_file()
+    ends = [json.loads(line) for line in (out / "stages.jsonl").read_text().splitlines()]
+    assert "stopped by the time budget after generation 0" in ends[-1]["note"]  # recorded on disk, not only printed
+    # the same budget again: spent already, so the resumed session runs no generation at all
+    assert main(["--mode", "nas", "--out", str(out), *TINY, "--resume", "--max-minutes", "0.001"]) == 0
+    assert "stopped by the time budget (nas.max_minutes) after generation 0" in capsys.readouterr().out
+    with open(out / "nas" / "history.csv") as f:
+        assert [r["generation"] for r in csv.DictReader(f)] == ["0"]
     assert main(["--mode", "nas", "--out", str(out), *TINY, "--resume", "--max-minutes", "60"]) == 0
     assert "stopped by the time budget" not in capsys.readouterr().out
     with open(out / "nas" / "history.csv") as f:
