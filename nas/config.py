@@ -49,8 +49,8 @@ class SearchConfig:
     cx_indpb: float = 0.5  # per-gene swap probability of uniform crossover (every categorical gene, all for "uniform")
     mut_prob: float = 1.0  # probability that a child is mutated
     mut_indpb: float | None = None  # per-gene mutation probability; None means 1 / number of genes
-    sbx_eta: float = 15.0  # "sbx": distribution index of SBX on ordinal genes (larger: children nearer their parents)
-    pm_eta: float = 20.0  # "sbx": distribution index of polynomial mutation on ordinal genes (larger: smaller steps)
+    sbx_eta: float = 3.0  # "sbx": distribution index of SBX on ordinal genes (larger: children nearer their parents)
+    pm_eta: float = 3.0  # "sbx": distribution index of polynomial mutation on ordinal genes (larger: smaller steps)
     step_max: int = 2  # "step": largest step (in choices) of the bounded step mutation on ordinal genes
     novelty_retries: int = 8  # extra variations tried to make a child whose key is new (bounded)
     retries: int = 2  # extra attempts for a candidate whose evaluation raised or whose worker died

@@ -22,12 +22,26 @@ def default_run_dir(cfg: PipelineConfig, mode: str = "nas") -> Path:
     return Path("runs") / (cfg.run.name or f"{cfg.data.dataset}-{mode}")
 
 
+SHARED_SECTIONS = ("data", "features")  # what every stage of one run folder shares
+
+
 def run_folder_config(stage: Stage, out: str | None) -> dict[str, Any]:
-    """The settings a mode working on an existing run starts from: that run's ``config.json``.
+    """The settings a mode starts from: the run folder's ``config.json``.
+
+    A mode working on an existing run (reports, quantization) starts from all of it. A mode that
+    adds to a folder (``--mode nas --out RUN`` after ``--mode baseline --out RUN``) starts from its
+    data and feature settings only, so that one run folder holds one dataset without repeating
+    ``--dataset``; flags and ``--config`` still override them.
 
     Raises:
-        UserError: ``--out`` is missing, is not a folder, or its ``config.json`` is unreadable.
+        UserError: ``--out`` is missing (for an existing run), is not a folder, or its
+            ``config.json`` is unreadable.
     """
+    if stage.run_folder == "new":
+        if not out or not Path(out).is_dir():
+            return {}
+        recorded = read_run_config(Path(out))
+        return {name: recorded[name] for name in SHARED_SECTIONS if isinstance(recorded.get(name), dict)}
     if stage.run_folder != "existing":
         return {}
     if not out:

@@ -169,3 +169,18 @@ def test_subprocess_error_has_exit_code_2_and_no_traceback(tmp_path):
     proc = _run("--dataset", "fsdd", "--dataset-path", str(tmp_path / "missing"))
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.startswith("error: dataset path does not exist")
+
+
+def test_a_later_mode_in_the_same_run_folder_keeps_its_dataset(tmp_path, capsys):
+    """``--mode X --out RUN`` after another mode wrote RUN starts from RUN's data and feature settings."""
+    root = make_folders(tmp_path / "data", per_class=8)
+    out = tmp_path / "run"
+    config = tmp_path / "c.yaml"
+    config.write_text("features:\n  n_mels: 16\n")
+    first = ["--mode", "features", "--dataset-path", str(root), "--split", "stratified", "--config", str(config)]
+    assert main([*first, "--out", str(out), "--no-progress"]) == 0, capsys.readouterr().err
+    before = json.loads((out / "config.json").read_text())
+    assert main(["--mode", "features", "--out", str(out), "--no-progress"]) == 0, capsys.readouterr().err
+    after = json.loads((out / "config.json").read_text())
+    assert after["data"] == before["data"] and after["features"] == before["features"]
+    assert json.loads((out / "data" / "summary.json").read_text())["cache_hit"] is True

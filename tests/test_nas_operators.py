@@ -161,7 +161,7 @@ def test_the_default_variation_is_known_and_gene_kinds_are_validated() -> None:
     ("change", "named"),
     [
         ({"variation": "step"}, 'config.variation ("sbx" -> "step")'),
-        ({"sbx_eta": 3.0}, "config.sbx_eta (15.0 -> 3.0)"),
+        ({"sbx_eta": 5.0}, "config.sbx_eta (3.0 -> 5.0)"),
         ({"pm_eta": 5.0}, "config.pm_eta"),
         ({"step_max": 3}, "config.step_max"),
         ({"mut_indpb": 0.3}, "config.mut_indpb"),
