@@ -45,7 +45,7 @@ class SearchConfig:
     strategy: str = "nsga2"  # "nsga2" (constrained NSGA-II) or "random" (the baseline)
     seed: int = 0  # seed of the search's random stream (python ``random``, via DEAP operators)
     variation: str = DEFAULT_VARIATION  # crossover + mutation operators: see ``nas.operators.VARIATIONS``
-    cx_prob: float = 0.9  # probability that a pair of parents is recombined
+    cx_prob: float = 1.0  # probability that a pair of parents is recombined (1.0, as pymoo: measured best with sbx)
     cx_indpb: float = 0.5  # per-gene swap probability of uniform crossover (every categorical gene, all for "uniform")
     mut_prob: float = 1.0  # probability that a child is mutated
     mut_indpb: float | None = None  # per-gene mutation probability; None means 1 / number of genes
