@@ -210,17 +210,24 @@ def _variants(run_dir: Path, cfg: PipelineConfig, features: Features, trained: d
     for model in models:
         variant_rows = VariantRunner(run_dir, model, features, cfg.quantize, timing, cfg.train, inputs, table).run()
         rows += variant_rows
-        print("  " + _model_line(variant_rows), flush=True)
+        print("  " + _model_line(variant_rows, cfg.quantize.variants, cfg.quantize.max_accuracy_drop_pts), flush=True)
     return rows
 
 
-def _model_line(rows: list[dict[str, Any]]) -> str:
+def _model_line(rows: list[dict[str, Any]], variants: tuple[str, ...] = (), bound_pts: float = 0.0) -> str:
+    """The summary line of one model: fp32 accuracy, size and latency, then per variant.
+
+    Each variant: test-accuracy change, size ratio and speed-up (fp32 latency / variant latency;
+    below 1 is slower); a QAT that was not needed says so.
+    """
     fp32 = rows[0]
     parts = [f"{fp32['model']}: fp32 {100 * fp32['test_accuracy']:.1f}% {fp32['size_kb']:.0f} KiB "
              f"{fp32['latency_ms']:.3f} ms"]  # fmt: skip
     for r in rows[1:]:
         parts.append(f"{r['variant']} {r['accuracy_delta_pts']:+.1f} pts x{r['size_ratio']:.1f} smaller "
-                     f"x{r['speedup']:.2f} faster")  # fmt: skip
+                     f"speed-up x{r['speedup']:.2f}")  # fmt: skip
+    if "int8_qat" in variants and not any(r["variant"] == "int8_qat" for r in rows):
+        parts.append(f"int8_qat not needed (int8_static within {bound_pts:g} pts on validation)")
     return "; ".join(parts)
 
 

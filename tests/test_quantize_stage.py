@@ -98,6 +98,9 @@ def test_results_table_has_every_model_and_variant_re_measured(run):
         # latency_ms is the best session's median, latency_p90_ms that session's p90
         assert 0 < float(r["latency_ms"]) <= float(r["latency_p90_ms"])
         assert 0 <= float(r["test_accuracy"]) <= 1
+    for aa in (r for r in rows if r["variant"] == "int8_static_aa" and r["layers_fp32"] == "0"):
+        static = next(r for r in rows if r["model"] == aa["model"] and r["variant"] == "int8_static")
+        assert aa["latency_ms"] == static["latency_ms"] and "the int8_static graph" in aa["note"]  # one file
     fp32 = next(r for r in rows if r["model"] == "dscnn" and r["variant"] == "fp32")
     assert float(fp32["parity_max_abs_diff"]) < 1e-3
     static = next(r for r in rows if r["model"] == "dscnn" and r["variant"] == "int8_static")
