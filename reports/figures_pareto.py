@@ -168,8 +168,10 @@ def draw_trained_panel(ax: Axes, models: pd.DataFrame, x: str, xlabel: str) -> L
     """Fully trained models: test accuracy against ``x``, a colour per kind, a marker per variant, names at fp32.
 
     Each model's INT8 variants are joined to its fp32 point by thin lines (what quantization changes).
+    Where a model was exported, every point is its ONNX file's accuracy (the first seed's model), so
+    a line shows the change quantization made to that file, not a seed-to-seed difference.
     """
-    data = models.dropna(subset=[x, "test_accuracy_pct"])
+    data = models.assign(test_accuracy_pct=_file_accuracy(models)).dropna(subset=[x, "test_accuracy_pct"])
     for _, group in data.groupby("model", sort=False):
         colour = style.KIND_COLOURS.get(str(group["kind"].iloc[0]), "0.3")
         base = group[group["variant"] == "fp32"]
@@ -190,6 +192,13 @@ def draw_trained_panel(ax: Axes, models: pd.DataFrame, x: str, xlabel: str) -> L
     labels = [(r[x], r["test_accuracy_pct"], style.plain_label(r["model"], 20)) for r in labelled.to_dict("records")]
     obstacles = list(zip(data[x], data["test_accuracy_pct"], strict=True))
     return LabelJob(ax, labels, obstacles)
+
+
+def _file_accuracy(models: pd.DataFrame) -> pd.Series:
+    """Per row: the ONNX file's test accuracy (%) where measured, else the trained mean."""
+    if "onnx_test_accuracy_pct" not in models:
+        return models["test_accuracy_pct"]
+    return models["onnx_test_accuracy_pct"].astype(float).fillna(models["test_accuracy_pct"])
 
 
 def trained_legend(models: pd.DataFrame) -> tuple[list[Line2D], int]:

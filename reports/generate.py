@@ -101,7 +101,8 @@ def footer_lines(run: RunData) -> dict[str, str]:
         lines["reference"] = f"Hypervolume reference point (each objective's worst value): {s.reference_text()}."
     machine = machine_text(run)
     if machine:
-        lines["trained"] = f"Trained models: test split; latency measured in ONNX Runtime on {machine}."
+        lines["trained"] = (f"Trained models: test split, accuracy of each exported ONNX file (first seed); latency "
+                            f"measured in ONNX Runtime on {machine}.")  # fmt: skip
     return lines
 
 
