@@ -237,9 +237,12 @@ def _full_int8_range(model: nn.Module) -> Iterator[None]:
 
 @contextmanager
 def _quiet_torch_ao() -> Iterator[None]:
-    """Silence torch.ao.quantization's deprecation notices and FakeQuantize's tracer warnings (internal)."""
+    """Silence torch.ao.quantization's deprecation and fixed-qparams notices and FakeQuantize's tracer warnings."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=r"`torch\.jit\.script_method` is deprec", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=_TRACER_BOOL, category=torch.jit.TracerWarning)
+        # Sigmoid-type ops (the SE gate) keep their fixed output range, which is what ORT's QDQ graph
+        # does too; torch says so per op and per model, with a code example the user cannot act on.
+        warnings.filterwarnings("ignore", message=r"QConfig must specify a FixedQParamsObserver")
         yield
