@@ -14,22 +14,13 @@ import sys
 import warnings
 
 from common.errors import UserError
-from pipeline.flags import GLOBAL_FLAGS, SHARED_FLAGS, Flag, overrides
+from pipeline.flags import GLOBAL_FLAGS, Flag, overrides
 from pipeline.stage import Stage
-from pipeline.stages import DEFAULT_MODE, STAGES, get_stage
+from pipeline.stages import DEFAULT_MODE, STAGES, all_flags, get_stage
 
 PACKAGES = ("common", "pipeline", "nas", "search_spaces", "latency_tables", "train", "quantize", "reports")
 MODES = tuple(s.mode for s in STAGES)
 BUILT_MODES = tuple(s.mode for s in STAGES if s.built)
-
-
-def _all_flags() -> list[Flag]:
-    """Every flag: global, shared, then each stage's own (a flag declared twice is declared once)."""
-    flags = {f.dest: f for f in (*GLOBAL_FLAGS, *SHARED_FLAGS)}
-    for stage in STAGES:
-        for flag in stage.own_flags:
-            flags.setdefault(flag.dest, flag)
-    return list(flags.values())
 
 
 def _readers(dest: str) -> list[str]:
@@ -52,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--mode", choices=MODES, default=DEFAULT_MODE, help=f"stage to run (default: {DEFAULT_MODE})")
     groups: dict[str, argparse._ArgumentGroup] = {}
-    for flag in _all_flags():
+    for flag in all_flags():
         if flag.group == "options":
             flag.add_to(p)
             continue
@@ -66,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def warn_inapplicable(args: argparse.Namespace, stage: Stage) -> None:
     """Print a warning for every flag the chosen mode does not read."""
-    for flag in _all_flags():
+    for flag in all_flags():
         if flag in GLOBAL_FLAGS or flag.dest in stage.reads or not flag.given(args):
             continue
         print(
@@ -85,7 +76,7 @@ def overrides_from_args(args: argparse.Namespace, stage: Stage | None = None) ->
     ``config.json`` (which later modes of the run folder start from).
     """
     stage = stage or get_stage(args.mode)
-    read = [f for f in _all_flags() if f in GLOBAL_FLAGS or f.dest in stage.reads]
+    read = [f for f in all_flags() if f in GLOBAL_FLAGS or f.dest in stage.reads]
     return overrides(args, tuple(read), dict(stage.flag_targets))
 
 

@@ -131,6 +131,22 @@ class ToyProblem(SearchProblem):
             raise RuntimeError(f"toy failure for {key}")
 
 
+class InterruptingToy(ToyProblem):
+    """The toy problem raising ``KeyboardInterrupt`` (a Ctrl-C) inside ``evaluate`` after ``n`` calls (resume tests)."""
+
+    def __init__(self, n: int, **kw: Any) -> None:
+        """Interrupt the ``n + 1``-th evaluation; ``kw`` as for :class:`ToyProblem`."""
+        super().__init__(**kw)
+        self.left = n
+
+    def evaluate(self, genome: list[int]) -> dict:
+        """:meth:`ToyProblem.evaluate`, or ``KeyboardInterrupt`` once ``n`` calls are spent."""
+        self.left -= 1
+        if self.left < 0:
+            raise KeyboardInterrupt
+        return dict(super().evaluate(genome))
+
+
 def read_calls(state_dir: str | Path) -> list[tuple[int, str]]:
     """The ``(pid, key)`` of every ``evaluate`` call logged in ``state_dir``."""
     path = Path(state_dir) / "calls.txt"

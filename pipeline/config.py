@@ -18,8 +18,7 @@ from common.config_io import (
 )
 from common.errors import UserError
 from latency_tables.config import LatencyConfig
-from pipeline.flags import GLOBAL_FLAGS, SHARED_FLAGS
-from pipeline.stages import STAGES, stage_sections
+from pipeline.stages import STAGES, all_flags, stage_sections
 from train.data_config import DataConfig
 from train.features import FeatureConfig
 from train.train_config import TrainConfig
@@ -141,8 +140,7 @@ def _check_numbers(data: dict[str, Any], where: str, base: dict[str, Any], overr
 
 def _flag_names() -> dict[str, str]:
     """Config field -> the flag that sets it (``nas.max_latency_ms`` -> ``--max-latency-ms``)."""
-    flags = [*GLOBAL_FLAGS, *SHARED_FLAGS, *(f for s in STAGES for f in s.own_flags)]
-    names = {target: f.name for f in flags for target in f.targets}
+    names = {target: f.name for f in all_flags() for target in f.targets}
     moved = {t: f"--{dest.replace('_', '-')}" for s in STAGES for dest, targets in s.flag_targets for t in targets}
     return names | moved
 

@@ -24,6 +24,7 @@ from joblib import Parallel, delayed
 
 from common.atomic import atomic_write_json
 from common.errors import UserError
+from common.workers import worker_count
 from latency_tables.device_info import device_metadata
 from nas.history import write_csv
 from nas.runfolder import SearchPaths
@@ -82,7 +83,7 @@ def _trained_baselines(run_dir: Path) -> list[str]:
 def _train(run_dir: Path, jobs: list[TrainJob], cfg: PipelineConfig, resume: bool, what: str) -> None:
     if not jobs:
         return
-    n_jobs = max(1, min(cfg.run.resolved_jobs, len(jobs)))
+    n_jobs = worker_count(cfg.run.jobs, len(jobs), "training runs")
     print(f"training {what}: {len(jobs)} run(s) of {cfg.train.epochs} epochs, {n_jobs} worker(s)", flush=True)
     tasks = [delayed(train_and_test)(run_dir, job, resume) for job in jobs]
     for record in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):

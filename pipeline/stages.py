@@ -7,7 +7,7 @@ flag warnings, config sections and dispatch all come from this table.
 from __future__ import annotations
 
 from pipeline.baseline_config import BaselineConfig
-from pipeline.flags import Flag
+from pipeline.flags import GLOBAL_FLAGS, SHARED_FLAGS, Flag
 from pipeline.nas_config import NasConfig
 from pipeline.predict_config import PredictConfig
 from pipeline.quantize_config import QuantizeConfig
@@ -141,3 +141,12 @@ def get_stage(mode: str) -> Stage:
 def stage_sections() -> dict[str, type]:
     """Config sections owned by stages, in registry order."""
     return dict(s.section for s in STAGES if s.section is not None)
+
+
+def all_flags() -> list[Flag]:
+    """Every flag: global, shared, then each stage's own (a flag declared twice is declared once)."""
+    flags = {f.dest: f for f in (*GLOBAL_FLAGS, *SHARED_FLAGS)}
+    for stage in STAGES:
+        for flag in stage.own_flags:
+            flags.setdefault(flag.dest, flag)
+    return list(flags.values())

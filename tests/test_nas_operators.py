@@ -19,7 +19,7 @@ from nas.history import without_timing
 from nas.operators import DEFAULT_VARIATION, VARIATIONS, GeneLayout, build_variation
 from nas.problem import validate_problem
 from nas.search import run_search
-from nas.toy import ToyProblem, read_calls
+from nas.toy import InterruptingToy, ToyProblem, read_calls
 
 FAST = {"population": 16, "generations": 8, "backend": "inline"}
 NAMES = list(VARIATIONS)
@@ -209,20 +209,6 @@ def test_each_variation_is_deterministic_and_differs(tmp_path: Path, variation: 
     assert all([r["key"] for r in o.pareto] != [r["key"] for r in a.pareto] for o in others)
 
 
-class _InterruptAfter(ToyProblem):
-    """Raises KeyboardInterrupt (Ctrl-C) inside evaluate after ``n`` calls."""
-
-    def __init__(self, n: int, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.left = n
-
-    def evaluate(self, genome: list[int]) -> dict:
-        self.left -= 1
-        if self.left < 0:
-            raise KeyboardInterrupt
-        return dict(super().evaluate(genome))
-
-
 @pytest.mark.parametrize("variation", NAMES)
 @pytest.mark.parametrize("cut", [0, 4])
 def test_resume_equals_uninterrupted_with_each_variation(tmp_path: Path, variation: str, cut: int) -> None:
@@ -233,7 +219,7 @@ def test_resume_equals_uninterrupted_with_each_variation(tmp_path: Path, variati
                      on_generation=lambda row: row["generation"] >= cut)  # fmt: skip
     assert not stopped.completed
     with pytest.raises(KeyboardInterrupt):  # and once more in the middle of the next generation
-        search(tmp_path / "part", _InterruptAfter(5, **state), resume=True, variation=variation)
+        search(tmp_path / "part", InterruptingToy(5, **state), resume=True, variation=variation)
     resumed = search(tmp_path / "part", ToyProblem(**state), resume=True, variation=variation)
     same_run(full, resumed)
     assert max(Counter(key for _, key in read_calls(tmp_path)).values()) == 1

@@ -21,7 +21,7 @@ from nas.journal import Journal
 from nas.records import EvalRecord, ProblemContractError, make_record
 from nas.runfolder import SearchPaths, folder_lock
 from nas.search import run_search
-from nas.toy import ToyProblem, read_calls
+from nas.toy import InterruptingToy, ToyProblem, read_calls
 
 FAST = {"population": 16, "generations": 8, "backend": "inline"}
 
@@ -220,25 +220,11 @@ def test_resume_after_stop_equals_uninterrupted(tmp_path: Path, cut: int) -> Non
     assert max(Counter(key for _, key in read_calls(tmp_path)).values()) == 1
 
 
-class _InterruptAfter(ToyProblem):
-    """Raises KeyboardInterrupt (Ctrl-C) inside evaluate after ``n`` calls."""
-
-    def __init__(self, n: int, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.left = n
-
-    def evaluate(self, genome: list[int]) -> dict:
-        self.left -= 1
-        if self.left < 0:
-            raise KeyboardInterrupt
-        return dict(super().evaluate(genome))
-
-
 @pytest.mark.parametrize("calls", [5, 40, 75])
 def test_interrupt_mid_generation_then_resume_equals_uninterrupted(tmp_path: Path, calls: int) -> None:
     full = search(tmp_path / "full")
     with pytest.raises(KeyboardInterrupt):
-        search(tmp_path / "part", _InterruptAfter(calls, state_dir=str(tmp_path)))
+        search(tmp_path / "part", InterruptingToy(calls, state_dir=str(tmp_path)))
     assert len(journal_keys(tmp_path / "part")) == calls
     resumed = search(tmp_path / "part", ToyProblem(state_dir=str(tmp_path)), resume=True)
     same_run(full, resumed)
@@ -332,7 +318,7 @@ def test_corrupt_checkpoint_is_recovered_from_the_journal(tmp_path: Path, damage
 def test_torn_last_journal_line_is_dropped_and_reported(tmp_path: Path) -> None:
     full = search(tmp_path / "full")
     with pytest.raises(KeyboardInterrupt):
-        search(tmp_path / "part", _InterruptAfter(30))
+        search(tmp_path / "part", InterruptingToy(30))
     journal = tmp_path / "part" / "nas" / "journal.jsonl"
     lines = journal.read_text().splitlines(keepends=True)
     journal.write_text("".join(lines[:-1]) + lines[-1][:40])  # the last write torn by a crash
@@ -380,7 +366,7 @@ def test_resume_equivalence_with_constraints_and_for_random_search(
     full = search(tmp_path / "full", ToyProblem(**problem_args), **fields)
     search(tmp_path / "part", ToyProblem(**problem_args), on_generation=stop_after(2), **fields)
     with pytest.raises(KeyboardInterrupt):  # and once more in the middle of a generation
-        search(tmp_path / "part", _InterruptAfter(9, **problem_args), resume=True, **fields)
+        search(tmp_path / "part", InterruptingToy(9, **problem_args), resume=True, **fields)
     resumed = search(tmp_path / "part", ToyProblem(**problem_args), resume=True, **fields)
     same_run(full, resumed)
 
