@@ -30,10 +30,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tqdm import tqdm
-
 from common.atomic import atomic_write_json, cut_torn_tail
 from common.errors import UserError
+from common.progress import progress as progress_bar
 from common.text_files import read_user_json
 from latency_tables.calibration import fit_calibration, measure_points, spread_by_latency
 from latency_tables.config import LatencyConfig
@@ -334,7 +333,7 @@ def _measure_ops(
     corrected latency (a table's last row per key wins), so the file stays append-only.
     """
     users = {row[_REF_KEY]: key for key, row in rows.items() if row[_REF_KEY]}  # an op per reference (its graph)
-    bar = tqdm(total=len(todo), desc="latency table", unit="op", disable=not progress)
+    bar = progress_bar(total=len(todo), desc="latency table", unit="op", disable=not progress)
     with _RowJournal(csv_path, TABLE_COLUMNS) as journal:
 
         def recheck(ref_key: str, reference: bytes) -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
-from tqdm import tqdm
 
 from common.atomic import atomic_write_json, atomic_write_text
+from common.progress import progress as progress_bar
 from latency_tables.calibration import random_specs
 from latency_tables.layout import export_onnx
 from latency_tables.ort_timing import TimingConfig, time_model
@@ -100,7 +100,7 @@ def validate_table(
     passes, measure_s = [], 0.0
     for label in ("A", "B"):
         start = time.perf_counter()
-        bar = tqdm(models, desc=f"measure pass {label}", unit="model", disable=not progress)
+        bar = progress_bar(models, desc=f"measure pass {label}", unit="model", disable=not progress)
         passes.append(np.array([time_model(m, timing.end_to_end()).latency_ms for m in bar]))
         measure_s += time.perf_counter() - start
     measured = np.minimum(*passes)

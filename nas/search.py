@@ -25,10 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from common.atomic import atomic_write_json
 from common.errors import UserError
+from common.progress import progress as progress_bar
 from nas.backends import make_backend
 from nas.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_settings
 from nas.config import SearchConfig
@@ -155,9 +154,14 @@ class _Loop:
         if resume:
             try:
                 state, rng = load_checkpoint(self.paths.checkpoint, self.settings)
-                self.loop.adopt(state)
                 if state.next_generation > self.config.generations + 1:
-                    raise CheckpointError(f"checkpoint is past generation {self.config.generations}")
+                    done = state.next_generation - 1
+                    raise UserError(
+                        f"--resume: the search in {self.paths.run_dir} has run generations 0..{done}, more than the "
+                        f"{self.config.generations} asked for; nothing was run or rewritten (its outputs stay as they "
+                        f"are): ask for more than {done} generations to extend it"
+                    )
+                self.loop.adopt(state)
                 self.rng.load_json(rng["python"])
                 restore_global_rng_states(rng)
                 return
@@ -181,7 +185,8 @@ class _Loop:
         """Run generations until ``config.generations``; False if stopped by a callback."""
         total = self.config.generations + 1
         state = self.loop.state
-        with tqdm(total=total, initial=state.next_generation, disable=not progress, unit="gen", desc="nas") as bar:
+        bar = progress_bar(total=total, initial=state.next_generation, disable=not progress, unit="gen", desc="nas")
+        with bar:
             while state.next_generation < total:
                 last = dict(state.history[-1]) if state.history else {}
                 if before_generation is not None and before_generation(last):

@@ -22,7 +22,13 @@ import pandas as pd
 from common.errors import UserError
 from common.stage_log import StageLog
 from pipeline.config import PipelineConfig, build_config
-from pipeline.run_folder import prepare_run_folder, read_run_config, record_config, run_folder_config
+from pipeline.run_folder import (
+    SHARED_SECTIONS,
+    prepare_run_folder,
+    read_run_config,
+    record_config,
+    run_folder_config,
+)
 from pipeline.stages import get_stage
 
 
@@ -74,7 +80,7 @@ class Pipeline:
         except (UserError, KeyboardInterrupt) as exc:
             log.failed(mode, started, str(exc) or type(exc).__name__)
             raise
-        record_config(run_dir, self.config)
+        record_config(run_dir, self.config, stage.recorded_sections(SHARED_SECTIONS))
         log.end(mode, config, started, _stopped_short(result))
         return result, run_dir
 

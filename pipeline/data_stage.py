@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 import logging
 from pathlib import Path
 
@@ -97,7 +98,10 @@ def prepare_features(cfg: PipelineConfig, run_dir: Path) -> Features:
     dataset = resolve_dataset(cfg)
     cache = extract_features(dataset, cfg.features, cfg.cache_dir, jobs=cfg.run.jobs, progress=cfg.run.progress)
     n_total = len(dataset.clips) + len(dataset.missing)
-    atomic_write_text(run_dir / "skipped_files.csv", _csv_text(["path", "reason"], [list(s) for s in cache.skipped]))
+    held = held_data(run_dir)
+    skipped_csv = _csv_text(["path", "reason"], [list(s) for s in cache.skipped])
+    if held is None:  # the list the refusal below points at; a folder holding another run's data keeps its own
+        atomic_write_text(run_dir / "skipped_files.csv", skipped_csv)
     _check_bad_share(cache.skipped, n_total, cfg, run_dir)
     _warn_cropped(cache.durations, int(cache.valid.sum()), cfg.features.clip_seconds)
 
@@ -115,7 +119,7 @@ def prepare_features(cfg: PipelineConfig, run_dir: Path) -> Features:
         [str(c.path), c.label, c.speaker or "", "" if c.fold is None else c.fold, split_names[i]]
         for i, c in enumerate(dataset.clips)
     ]
-    atomic_write_text(run_dir / "data" / "clips.csv", _csv_text(["path", "label", "speaker", "fold", "split"], rows))
+    clips_csv = _csv_text(["path", "label", "speaker", "fold", "split"], rows)
     summary = {
         "dataset": dataset.name,
         "root": str(dataset.root),
@@ -146,5 +150,52 @@ def prepare_features(cfg: PipelineConfig, run_dir: Path) -> Features:
         cache_hit=cache.hit,
     )
     summary["data_fingerprint"] = features.fingerprint
+    if held is not None:
+        _refuse_other_data(run_dir, held, summary)
+        if _same_record(held, summary):  # the same data, read the same way: the folder's record stays as it is
+            return features
+    atomic_write_text(run_dir / "data" / "clips.csv", clips_csv)
     atomic_write_json(run_dir / "data" / "summary.json", summary)
     return features
+
+
+RESULTS_OF_DATA = ("nas/journal.jsonl", "nas/checkpoint.json", "nas/search.json", "models", "baseline_results.csv",
+                   "quantization_results.csv")  # fmt: skip
+
+
+def held_data(run_dir: Path) -> dict | None:
+    """The ``data/summary.json`` of a run folder whose search, models or results were made from it (else None)."""
+    path = Path(run_dir) / "data" / "summary.json"
+    if not path.is_file() or not any((Path(run_dir) / rel).exists() for rel in RESULTS_OF_DATA):
+        return None
+    try:
+        held = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # unreadable: nothing to compare with (the stages that read it say so)
+    return held if isinstance(held, dict) and held.get("data_fingerprint") else None
+
+
+def _same_record(held: dict, new: dict) -> bool:
+    """Whether two ``summary.json`` records differ only in whether the cache was hit."""
+    return {k: v for k, v in held.items() if k != "cache_hit"} == json.loads(
+        json.dumps({k: v for k, v in new.items() if k != "cache_hit"})
+    )
+
+
+def _describe(summary: dict) -> str:
+    shape = "x".join(str(n) for n in summary.get("feature_shape") or ())
+    return f"{summary.get('dataset', '?')}, {summary.get('split_protocol', '?')}, features {shape}"
+
+
+def _refuse_other_data(run_dir: Path, held: dict, new: dict) -> None:
+    """A folder's results stay with the data they were made from: other data is refused before anything is written.
+
+    Raises:
+        UserError: Naming both datasets and split protocols.
+    """
+    if held["data_fingerprint"] == new["data_fingerprint"]:
+        return
+    raise UserError(
+        f"{run_dir} holds results made from other data ({_describe(held)}) than this command's ({_describe(new)}); "
+        "nothing was changed: use another --out, or drop the --dataset/--split/--config settings that differ"
+    )

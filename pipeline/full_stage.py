@@ -76,7 +76,8 @@ def run(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> FullResult:
         result.results[mode] = outcome
         result.wall_s[mode] = time.monotonic() - start
         for line in pipe.summary(mode, outcome, run_dir):
-            print(f"    {line}", flush=True)
+            if not line.startswith("next:"):  # a stage's own next step is the next stage here
+                print(f"    {line}", flush=True)
         print(f"[{i}/{len(ORDER)}] {mode} done in {result.wall_s[mode]:.0f} s", flush=True)
     return result
 

@@ -122,6 +122,7 @@ def variant_key(
                               "reduce_range": cfg.resolved_reduce_range()}  # fmt: skip
     if variant == "int8_static_aa":
         key["max_accuracy_drop_pts"] = cfg.max_accuracy_drop_pts
+        key["val_clips"] = len(inputs.val_y)  # the bound is at least one of them
     if variant == "int8_qat":
         key["qat"] = {"epochs": cfg.qat_epochs, "lr": cfg.qat_lr,
                       "train": dataclasses.asdict(dataclasses.replace(train, progress=False))}  # fmt: skip
@@ -271,10 +272,27 @@ class VariantRunner:
         bits = "7-bit weights (reduce_range)" if self.reduce_range else "8-bit weights"
         return f"{self.cfg.calibration_method}, {len(self.inputs.calibration)} train clips, {bits}"
 
+    def bound_pts(self) -> tuple[float, str]:
+        """The accuracy-drop bound in points, and how it was set.
+
+        A validation split of n clips measures accuracy in steps of 100/n points; a bound below one
+        step demands a drop of zero clips and sends every model through the fp32-fallback search
+        and QAT over a difference the split cannot resolve. The bound is raised to one clip then,
+        and the note says so.
+        """
+        asked = self.cfg.max_accuracy_drop_pts
+        n_val = len(self.inputs.val_y)
+        one_clip = 100 / n_val if n_val else 0.0
+        if asked >= one_clip:
+            return asked, f"bound {asked:g} pts"
+        note = f"bound {asked:g} pts raised to one clip of the {n_val}-clip validation split, {one_clip:.2f} pts"
+        return one_clip, note
+
     def _accuracy_aware(self, path: Path) -> dict[str, Any]:
+        bound, bound_note = self.bound_pts()
         result = accuracy_aware_static(
             self.onnx_path("fp32"), path, self.inputs.calibration, self.inputs.val_x, self.inputs.val_y,
-            max_drop=self.cfg.max_accuracy_drop_pts / 100, method=self.cfg.calibration_method,
+            max_drop=bound / 100 + 1e-9, method=self.cfg.calibration_method,
             reduce_range=self.reduce_range,
         )  # fmt: skip
         return {
@@ -282,13 +300,13 @@ class VariantRunner:
             "layers_fp32": len(result.kept_fp32),
             "layers_fp32_names": ";".join(result.kept_fp32),
             "bound_met": result.met,
-            "note": f"val drop {100 * result.drop:.2f} pts, bound {self.cfg.max_accuracy_drop_pts:g} pts"
+            "note": f"val drop {100 * result.drop:.2f} pts, {bound_note}"
             + ("" if result.met else " (not met even with every layer fp32)"),
         }
 
     def _qat(self, fp32: dict[str, Any], static: dict[str, Any] | None) -> dict[str, Any] | None:
         """QAT where static PTQ misses the bound (needs the int8_static variant to judge)."""
-        if static is None or -static["val_accuracy_delta_pts"] <= self.cfg.max_accuracy_drop_pts:
+        if static is None or -static["val_accuracy_delta_pts"] <= self.bound_pts()[0] + 1e-9:
             return None
         return self._variant("int8_qat", self._make_qat, fp32)
 
@@ -305,8 +323,9 @@ class VariantRunner:
                        opset=self.cfg.opset)  # fmt: skip
         except (OnnxExportError, OnnxParityError) as exc:
             raise UserError(f"QAT export of {self.model.name} ({self.model.spec}) failed: {exc}") from None
+        why = f"because plain static INT8 missed the {self.bound_pts()[1]}"
         return {"calibration": self._calibration_note(), "note": f"fake-quant fine-tuning, {self.cfg.qat_epochs} "
-                f"epochs at lr {self.cfg.qat_lr:g}, because plain static INT8 missed the bound"}  # fmt: skip
+                f"epochs at lr {self.cfg.qat_lr:g}, {why}"}  # fmt: skip
 
 
 def _digest(path: Path) -> str | None:

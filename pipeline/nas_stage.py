@@ -172,14 +172,15 @@ def resolve_config(cfg: PipelineConfig) -> PipelineConfig:
 
 
 def check_folder(run_dir: Path, resume: bool) -> None:
-    """Refuse, before anything is written, a new search into a folder holding one, or a resume without one.
+    """Refuse, before anything is written, a new search into a folder holding one.
+
+    A resume of a folder holding no search yet (a run killed while it prepared its features)
+    starts the search: the same command with ``--resume`` always continues.
 
     Raises:
         UserError: Naming what the folder holds and what to do.
     """
     has_search = SearchPaths(run_dir).has_search()  # the engine's own test (settings, journal or checkpoint)
-    if resume and not has_search:
-        raise UserError(f"--resume: {run_dir} holds no search to continue (nothing in nas/); drop --resume")
     if not resume and has_search:
         raise UserError(
             f"{run_dir} already holds a search: continue it with --resume, or start a new one with another --out"
@@ -212,6 +213,9 @@ def check_inputs(cfg: PipelineConfig) -> SearchConfig:
 def run_nas(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> SearchResult:
     """``--mode nas``: prepare features, then search; returns the engine's result."""
     config = check_inputs(cfg)  # invalid settings and tables are refused before any work
+    if resume and not SearchPaths(run_dir).has_search():
+        print(f"--resume: {run_dir} holds no search yet (nas/ is empty): starting it", flush=True)
+        resume = False
     features = prepare_features(cfg, run_dir)
     problem = build_problem(cfg, run_dir, features.n_classes, features.fingerprint)
     names = ", ".join(f"{o.name} ({o.direction}, ref {o.worst:g})" for o in problem.objectives)

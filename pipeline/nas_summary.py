@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -43,4 +44,23 @@ def summary_lines(result: SearchResult, run_dir: Path, max_rows: int = 12) -> li
         if len(front) > max_rows:
             lines.append(f"  ... {len(front) - max_rows} more in pareto.csv")
     lines.append(f"results in {run_dir}/nas/ (journal.jsonl, checkpoint.json, history.csv, pareto.csv)")
+    lines += _what_you_got(run_dir, front)
+    return lines
+
+
+def _what_you_got(run_dir: Path, front: list[dict]) -> list[str]:
+    """What the front's columns are (from ``nas/columns.json``) and the commands that come next."""
+    try:
+        legend = json.loads((run_dir / "nas" / "columns.json").read_text())["pareto.csv"]
+    except (OSError, ValueError, KeyError):
+        legend = {}
+    lines = []
+    shown = [c for c in (front[0] if front else {}) if c == "accuracy" or c.startswith(("latency_ms", "energy"))]
+    for column in shown:
+        if column in legend:
+            lines.append(f"  {column}: {legend[column].split(' [')[0]}")
+    lines.append(f"next: train, distil and INT8-export the front: python complete_pipeline.py --mode quantization "
+                 f"--out {run_dir}")  # fmt: skip
+    lines.append(f"next: figures and tables: python complete_pipeline.py --mode reports --out {run_dir} (--mode full "
+                 "runs baseline, search, quantization and reports in one go)")  # fmt: skip
     return lines

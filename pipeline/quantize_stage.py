@@ -209,9 +209,10 @@ def _variants(run_dir: Path, cfg: PipelineConfig, features: Features, trained: d
           f"Runtime, {timing.threads} thread(s)", flush=True)  # fmt: skip
     rows = []
     for model in models:
-        variant_rows = VariantRunner(run_dir, model, features, cfg.quantize, timing, cfg.train, inputs, table).run()
+        runner = VariantRunner(run_dir, model, features, cfg.quantize, timing, cfg.train, inputs, table)
+        variant_rows = runner.run()
         rows += variant_rows
-        print("  " + _model_line(variant_rows, cfg.quantize.variants, cfg.quantize.max_accuracy_drop_pts), flush=True)
+        print("  " + _model_line(variant_rows, cfg.quantize.variants, runner.bound_pts()[0]), flush=True)
     return rows
 
 
@@ -228,7 +229,7 @@ def _model_line(rows: list[dict[str, Any]], variants: tuple[str, ...] = (), boun
         parts.append(f"{r['variant']} {r['accuracy_delta_pts']:+.1f} pts x{r['size_ratio']:.1f} smaller "
                      f"speed-up x{r['speedup']:.2f}")  # fmt: skip
     if "int8_qat" in variants and not any(r["variant"] == "int8_qat" for r in rows):
-        parts.append(f"int8_qat not needed (int8_static within {bound_pts:g} pts on validation)")
+        parts.append(f"int8_qat not needed (int8_static within {bound_pts:.2g} pts on validation)")
     return "; ".join(parts)
 
 

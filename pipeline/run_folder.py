@@ -89,16 +89,20 @@ def prepare_run_folder(stage: Stage, cfg: PipelineConfig, out: str | None, resum
         return Path(out) if out else None
     check_writable_folder(run_dir, "--out", "run folder")
     if resume and not run_dir.is_dir():
-        raise UserError(f"--resume: there is no run folder {run_dir} to continue; start a run there without --resume")
+        if stage.run_folder != "new":
+            raise UserError(f"--resume: there is no run folder {run_dir} to continue")
+        print(f"--resume: nothing to continue yet ({run_dir} does not exist): starting the run there", flush=True)
     check = stage.function("check_folder")
     if check is not None:
         check(run_dir, resume)
     if stage.run_folder == "new":
-        init_run_folder(run_dir, cfg, resume=resume)
+        init_run_folder(run_dir, cfg, resume=resume, sections=stage.recorded_sections(SHARED_SECTIONS))
     return run_dir
 
 
-def init_run_folder(run_dir: Path, cfg: PipelineConfig, resume: bool = False) -> Path:
+def init_run_folder(
+    run_dir: Path, cfg: PipelineConfig, resume: bool = False, sections: tuple[str, ...] | None = None
+) -> Path:
     """Create the run folder and write the resolved ``config.json`` (atomically).
 
     When resuming, an existing ``config.json`` is kept until the run succeeds (see
@@ -106,13 +110,29 @@ def init_run_folder(run_dir: Path, cfg: PipelineConfig, resume: bool = False) ->
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (resume and (run_dir / "config.json").is_file()):
-        record_config(run_dir, cfg)
+        record_config(run_dir, cfg, sections)
     return run_dir
 
 
-def record_config(run_dir: Path, cfg: PipelineConfig) -> None:
-    """Write ``config.json``: the resolved config of the run's last successful start."""
-    atomic_write_json(run_dir / "config.json", cfg.to_dict())
+def record_config(run_dir: Path, cfg: PipelineConfig, sections: tuple[str, ...] | None = None) -> None:
+    """Write ``config.json``: per section, the resolved settings of the last successful start that used it.
+
+    Args:
+        run_dir: The run folder.
+        cfg: The resolved config of this start.
+        sections: The sections this start used (None: all); the folder's other recorded sections
+            are kept (``--mode features --out RUN`` must not reset the search settings of RUN).
+    """
+    new = cfg.to_dict()
+    if sections is not None:
+        try:
+            recorded = read_run_config(run_dir)
+        except UserError:
+            recorded = {}  # unreadable: replaced whole
+        if recorded:
+            new = {name: recorded[name] if name in recorded and name not in sections else value
+                   for name, value in new.items()}  # fmt: skip
+    atomic_write_json(run_dir / "config.json", new)
 
 
 BOOKKEEPING = ("config.json", "stages.jsonl")  # what a start writes before the stage itself writes anything

@@ -47,6 +47,10 @@ class Stage:
         resolve: ``"module:function"`` filling defaults that depend on the machine or the folder
             into the config before the stage runs (so ``config.json`` records what was used).
         needs: What the mode needs from the user, for ``--help``.
+        config_sections: Other config sections the stage reads (``("*",)``: all). Into a folder's
+            existing ``config.json`` a stage records these, its own ``section``, ``run`` and the
+            shared data/features sections; the other sections stay as the stages that used them
+            recorded them.
     """
 
     mode: str
@@ -61,6 +65,7 @@ class Stage:
     check_folder: str | None = None
     resolve: str | None = None
     needs: str = ""
+    config_sections: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.run_folder not in RUN_FOLDER_USES:
@@ -75,6 +80,13 @@ class Stage:
     def reads(self) -> set[str]:
         """Destinations of every non-global flag this mode reads."""
         return set(self.flags) | {f.dest for f in self.own_flags}
+
+    def recorded_sections(self, shared: tuple[str, ...]) -> tuple[str, ...] | None:
+        """The config sections this stage writes into ``config.json`` (None: all of them)."""
+        if "*" in self.config_sections or self.run_folder == "existing":  # those start from the whole config
+            return None
+        own = (self.section[0],) if self.section else ()
+        return tuple(dict.fromkeys((*shared, "run", *own, *self.config_sections)))
 
     def function(self, which: str) -> Callable[..., Any] | None:
         """Import and return the stage function ``which`` (``run``, ``summary``, ``check_folder`` or ``resolve``)."""

@@ -42,6 +42,7 @@ STAGES: tuple[Stage, ...] = (
         summary="pipeline.baseline_stage:summary",
         flags=_BASELINE_READS,
         section=("baseline", BaselineConfig),
+        config_sections=("train",),
     ),
     Stage(
         "nas",
@@ -51,6 +52,7 @@ STAGES: tuple[Stage, ...] = (
         flags=_NAS_READS,
         flag_targets=(("max_minutes", ("nas.max_minutes",)),),
         section=("nas", NasConfig),
+        config_sections=("train", "latency"),
         check_folder="pipeline.nas_stage:check_folder",
         resolve="pipeline.nas_stage:resolve_config",
     ),
@@ -111,6 +113,7 @@ STAGES: tuple[Stage, ...] = (
         # the stages of FULL_ORDER read these
         flags=tuple(dict.fromkeys((*_BASELINE_READS, *_NAS_READS, *_QUANTIZE_READS, *_REPORTS_READS))),
         flag_targets=(("seeds", ("baseline.seeds", "quantize.seeds")), ("max_minutes", ("nas.max_minutes",))),
+        config_sections=("*",),
         check_folder="pipeline.full_stage:check_folder",
         resolve="pipeline.nas_stage:resolve_config",
     ),
@@ -120,6 +123,7 @@ STAGES: tuple[Stage, ...] = (
         run="pipeline.latency_stage:run_latency_table",
         summary="pipeline.latency_stage:table_summary",
         flags=(*_LATENCY_READS, "max_minutes"),
+        config_sections=("latency",),
     ),
     Stage(
         "validate-latency",
@@ -127,6 +131,7 @@ STAGES: tuple[Stage, ...] = (
         run="pipeline.latency_stage:run_validate_latency",
         summary="pipeline.latency_stage:validation_summary",
         flags=(*_LATENCY_READS, "n", "strict"),
+        config_sections=("latency",),
     ),
 )
 

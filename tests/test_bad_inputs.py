@@ -401,7 +401,6 @@ def _folder_cases() -> list[Case]:
              r"the run folder cannot be created because"),
         Case("full-out-under-a-file", lambda w: ["--mode", "full", "--out", str(w.text / "full")],
              r"the run folder cannot be created because"),
-        Case("features-resume-without-run", lambda w: _features(w, "--resume"), r"--resume: there is no run folder"),
         Case("nas-new-search-over-old", lambda w: ["--mode", "nas", "--out", str(w.search)],
              r"already holds a search: continue it with --resume"),
     ]  # fmt: skip

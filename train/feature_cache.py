@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
-from tqdm import tqdm
 
 from common.atomic import fsync_path
 from common.errors import UserError
 from common.hashing import stable_hash
+from common.progress import progress as progress_bar
 from common.workers import worker_count
 from train.audio_io import BadAudioError, fix_length, read_audio
 from train.datasets.base import AudioDataset
@@ -190,7 +190,7 @@ def extract_features(
         results = Parallel(n_jobs=n_jobs, return_as="generator")(
             delayed(_extract_chunk)(chunk, cfg) for chunk in chunks
         )
-        bar = tqdm(total=n, desc=f"features ({dataset.name})", unit="file", disable=not progress)
+        bar = progress_bar(total=n, desc=f"features ({dataset.name})", unit="file", disable=not progress)
         row = 0
         seconds: list[float] = []
         for chunk_result in results:

@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 from torch import nn
-from tqdm import tqdm
 
 from common.errors import UserError
+from common.progress import progress as progress_bar
 from train.augment import mixup, spec_augment
 from train.checkpoint import FORMAT_VERSION, capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from train.device import autocast, cuda_determinism, resolve_amp, resolve_device
@@ -239,7 +239,7 @@ class _Run:
         desc = self.spec or "train"
         if self.cache_teacher_logits and not self.finished:
             self.teacher_logits = self._predict_teacher()
-        with tqdm(
+        with progress_bar(
             total=total,
             initial=self.epoch * self.steps_per_epoch,
             desc=desc,
@@ -266,7 +266,7 @@ class _Run:
         """Whether no epoch is left to run."""
         return self.epoch >= self.cfg.epochs or self.stopped_early or self.diverged
 
-    def _train_epoch(self, bar: tqdm) -> dict[str, float]:
+    def _train_epoch(self, bar: Any) -> dict[str, float]:
         cfg = self.cfg
         self.model.train()
         start_s = time.perf_counter()
