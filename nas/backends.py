@@ -25,7 +25,6 @@ import contextlib
 import datetime
 import os
 import socket
-import threading
 import time
 import traceback
 import warnings
@@ -33,6 +32,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from common.errors import UserError
+from common.workers import watch_parent
 from nas.config import SearchConfig
 from nas.problem import SearchProblem
 from nas.records import ProblemContractError, split_outputs
@@ -91,21 +91,6 @@ def run_task(problem: SearchProblem, genome: list[int], protect_rng: bool = Fals
         text = f"{type(exc).__name__}: {exc}"
         return {"ok": False, "kind": "error", "error": text, "traceback": traceback.format_exc(limit=8), **where}
     return {"ok": True, "metrics": metrics, "info": info, "wall_s": time.perf_counter() - start, **where}
-
-
-def watch_parent(parent_pid: int, interval_s: float = 1.0) -> None:
-    """Worker initializer: exit as soon as the search process is gone.
-
-    loky workers otherwise outlive a SIGKILLed parent until their idle timeout, finishing (and
-    wasting) the training they were running while the resumed search starts its own.
-    """
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(interval_s)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="nas-parent-watch", daemon=True).start()
 
 
 def utc_now() -> str:

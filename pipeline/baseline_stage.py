@@ -11,7 +11,7 @@ from typing import Any
 from joblib import Parallel, delayed
 
 from common.atomic import atomic_write_json, atomic_write_text
-from common.workers import worker_count
+from common.workers import ParentBound, worker_count
 from pipeline.columns import write_column_legend
 from pipeline.config import PipelineConfig
 from pipeline.final_training import TrainJob, train_and_test
@@ -78,9 +78,8 @@ def run_baselines(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> l
     jobs = worker_count(cfg.run.jobs, len(runs), "baseline runs")
     # train.num_threads stays as configured (1 by default): results must not depend on the core count
     train_cfg = replace(cfg.train, progress=cfg.run.progress and jobs == 1)
-    tasks = [
-        delayed(_train_one)(run_dir, name, k, replace(train_cfg, seed=cfg.run.seed + k), resume) for name, k in runs
-    ]
+    task = ParentBound(_train_one)
+    tasks = [delayed(task)(run_dir, name, k, replace(train_cfg, seed=cfg.run.seed + k), resume) for name, k in runs]
     records: dict[str, list[dict]] = {name: [] for name in cfg.baseline.models}
     for record in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
         records[record["model"]].append(record)

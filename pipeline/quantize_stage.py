@@ -24,7 +24,7 @@ from joblib import Parallel, delayed
 
 from common.atomic import atomic_write_json
 from common.errors import UserError
-from common.workers import worker_count
+from common.workers import ParentBound, worker_count
 from latency_tables.device_info import device_metadata
 from nas.history import write_csv
 from nas.runfolder import SearchPaths
@@ -85,7 +85,8 @@ def _train(run_dir: Path, jobs: list[TrainJob], cfg: PipelineConfig, resume: boo
         return
     n_jobs = worker_count(cfg.run.jobs, len(jobs), "training runs")
     print(f"training {what}: {len(jobs)} run(s) of {cfg.train.epochs} epochs, {n_jobs} worker(s)", flush=True)
-    tasks = [delayed(train_and_test)(run_dir, job, resume) for job in jobs]
+    task = ParentBound(train_and_test)
+    tasks = [delayed(task)(run_dir, job, resume) for job in jobs]
     for record in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
         test = record["test"]
         print(

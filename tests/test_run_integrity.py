@@ -1,4 +1,4 @@
-"""A run folder's results stay with their data and settings: refused commands change no file, --resume always continues."""
+"""A run folder's results stay with their data: refused commands change no file, --resume always continues."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def searched(tmp_path_factory):
 
 def test_features_with_other_settings_into_a_search_folder_are_refused_and_change_nothing(searched, cli_error,
                                                                                           tmp_path):  # fmt: skip
-    root, run, cache = searched
+    _, run, cache = searched
     before = _hashes(run)
     config = tmp_path / "c.yaml"
     config.write_text("features:\n  n_mels: 16\n")
@@ -53,7 +53,7 @@ def test_features_with_other_settings_into_a_search_folder_are_refused_and_chang
 
 
 def test_a_refused_resume_with_another_split_changes_nothing(searched, cli_error, tmp_path):
-    root, run, cache = searched
+    _, run, cache = searched
     before = _hashes(run)
     config = tmp_path / "c.yaml"
     config.write_text("data:\n  val_fraction: 0.3\n")
@@ -64,7 +64,7 @@ def test_a_refused_resume_with_another_split_changes_nothing(searched, cli_error
 
 
 def test_a_resume_with_fewer_generations_is_refused_and_rewrites_nothing(searched, cli_error):
-    root, run, cache = searched
+    _, run, cache = searched
     before = _hashes(run)
     fewer = [*SEARCH]
     fewer[fewer.index("--nas-generations") + 1] = "0"
@@ -74,7 +74,7 @@ def test_a_resume_with_fewer_generations_is_refused_and_rewrites_nothing(searche
 
 
 def test_features_with_the_same_data_keep_the_search_settings_in_config_json(searched, capsys):
-    root, run, cache = searched
+    _, run, cache = searched
     recorded = json.loads((run / "config.json").read_text())
     assert main(["--mode", "features", "--out", str(run), "--cache-dir", str(cache), "--no-progress"]) == 0
     after = json.loads((run / "config.json").read_text())
@@ -113,3 +113,64 @@ def test_resume_into_a_missing_folder_starts_the_run(tmp_path, capsys):
     assert main(argv) == 0
     assert "nothing to continue yet" in capsys.readouterr().out
     assert (run / "data" / "summary.json").is_file()
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the worker processes")
+@pytest.mark.parametrize(("mode", "started"), [("features", "features (folders):"), ("baseline", "training baselines")])
+def test_workers_die_with_their_parent(tmp_path, mode, started):
+    """The OOM killer kills the parent alone: its worker pool must not run on."""
+    root = make_folders(tmp_path / "data", classes=tuple(f"c{i}" for i in range(6)), per_class=60)
+    argv = [sys.executable, str(REPO / "complete_pipeline.py"), "--mode", mode, "--dataset-path", str(root),
+            "--split", "stratified", "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"),
+            "--jobs", "2", "--epochs", "50"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    workers: set[int] = set()
+    deadline = time.monotonic() + 180
+    for line in proc.stdout:
+        if started in line:
+            while time.monotonic() < deadline and len(workers) < 2:  # both workers started
+                workers = {p for p in _descendants(proc.pid) if "loky" in _cmdline(p)}
+                time.sleep(0.2)
+            break
+    assert workers, "no worker process was seen"
+    os.kill(proc.pid, signal.SIGKILL)  # the parent alone
+    proc.wait(timeout=30)
+    end = time.monotonic() + 20
+    while time.monotonic() < end and any(_alive(p) for p in workers):
+        time.sleep(0.5)
+    left = [p for p in workers if _alive(p)]
+    for p in left:  # do not leave them behind even when the test fails
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"{len(left)} worker(s) still running 20 s after their parent was killed"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

@@ -32,7 +32,7 @@ from common.atomic import fsync_path
 from common.errors import UserError
 from common.hashing import stable_hash
 from common.progress import progress as progress_bar
-from common.workers import worker_count
+from common.workers import ParentBound, worker_count
 from train.audio_io import BadAudioError, fix_length, read_audio
 from train.datasets.base import AudioDataset
 from train.features import FeatureConfig, compute_features
@@ -188,7 +188,7 @@ def extract_features(
         chunks = [paths[i : i + CHUNK_SIZE] for i in range(0, n, CHUNK_SIZE)]
         n_jobs = 1 if len(chunks) <= 1 else worker_count(jobs, len(chunks), f"chunks of {CHUNK_SIZE} files")
         results = Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(_extract_chunk)(chunk, cfg) for chunk in chunks
+            delayed(ParentBound(_extract_chunk))(chunk, cfg) for chunk in chunks
         )
         bar = progress_bar(total=n, desc=f"features ({dataset.name})", unit="file", disable=not progress)
         row = 0
