@@ -9,6 +9,7 @@ prints its summary lines. Errors a user can fix are printed as one line and exit
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 import warnings
@@ -118,6 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        print(f"error: no space left on the disk{where}; free some space, then run the same command with --resume "
+              "(finished work is kept)", file=sys.stderr)  # fmt: skip
+        return 2
     return 0
 
 

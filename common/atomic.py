@@ -18,6 +18,18 @@ def _default_mode() -> int:
 
 
 _FILE_MODE = _default_mode()
+_FOLDER_MODE = 0o777 & ~(0o666 & ~_FILE_MODE)  # what a plain os.mkdir gives: 0o777 minus the umask
+
+
+def make_temp_folder(parent: str | os.PathLike, prefix: str) -> Path:
+    """A new uniquely named folder in ``parent`` with the permissions a plain ``mkdir`` would give.
+
+    ``tempfile.mkdtemp`` makes 0700 folders; a build folder renamed into a shared cache must be
+    as readable by the group and others as every other output (the umask decides).
+    """
+    folder = tempfile.mkdtemp(dir=parent, prefix=prefix)
+    os.chmod(folder, _FOLDER_MODE)
+    return Path(folder)
 
 
 def fsync_path(path: str | os.PathLike) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,15 +59,57 @@ def spread_by_latency(table: LatencyTable, k: int, seed: int) -> list[ArchSpec]:
     return [pool[order[i]] for i in picks]
 
 
-def measure_points(table: LatencyTable, specs: list[ArchSpec], timing: TimingConfig) -> list[CalibrationPoint]:
-    """Measure each spec end to end (ORT, full optimisation) next to its summed op timings."""
+def measure_points(
+    table: LatencyTable, specs: list[ArchSpec], timing: TimingConfig, deadline: float | None = None
+) -> list[CalibrationPoint]:
+    """Measure each spec end to end (ORT, full optimisation) next to its summed op timings.
+
+    Args:
+        table: The table whose summed op timings each measurement is paired with.
+        specs: The calibration models.
+        timing: The timing protocol (its end-to-end variant is used).
+        deadline: ``time.monotonic()`` value not to pass: a model whose measurement (the slowest
+            so far) would end after it is not started. None: measure every spec.
+
+    Returns:
+        The points measured, in ``specs`` order (fewer than ``specs`` when the deadline came first).
+    """
     space = create_search_space(table.space)
-    points = []
+    points: list[CalibrationPoint] = []
+    slowest_s = 0.0
     for spec in specs:
-        model = space.build(spec, table.n_classes, table.input_shape)
-        measured = time_model(export_onnx(model, table.input_shape), timing.end_to_end()).latency_ms
-        points.append(CalibrationPoint(str(spec), table.predict(spec).summed_ms, measured))
+        if deadline is not None and time.monotonic() + slowest_s > deadline:
+            break
+        start = time.monotonic()
+        points.append(measure_point(space, table, spec, timing))
+        slowest_s = max(slowest_s, time.monotonic() - start)
     return points
+
+
+def measure_point(space, table: LatencyTable, spec: ArchSpec, timing: TimingConfig) -> CalibrationPoint:
+    """One calibration model measured end to end beside its summed op timings."""
+    model = space.build(spec, table.n_classes, table.input_shape)
+    measured = time_model(export_onnx(model, table.input_shape), timing.end_to_end()).latency_ms
+    return CalibrationPoint(str(spec), table.predict(spec).summed_ms, measured)
+
+
+def calibration_cost_s(
+    space_name: str, n_models: int, n_classes: int, input_shape: tuple[int, ...], timing: TimingConfig, seed: int
+) -> float:
+    """Seconds the calibration of ``n_models`` models will take here, from one model measured now.
+
+    Calibration models are built, exported and timed end to end; their cost is dominated by the
+    timing protocol, so one random model of the space, measured in full, prices them all (with
+    a 50% margin for the larger ones).
+    """
+    specs = random_specs(space_name, 1, seed, n_classes, input_shape)
+    if not specs or n_models <= 0:
+        return 0.0
+    space = create_search_space(space_name)
+    start = time.monotonic()
+    model = space.build(specs[0], n_classes, input_shape)
+    time_model(export_onnx(model, input_shape), timing.end_to_end())
+    return 1.5 * n_models * (time.monotonic() - start)
 
 
 def fit_calibration(points: list[CalibrationPoint]) -> Calibration:

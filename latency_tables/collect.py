@@ -34,7 +34,7 @@ from common.atomic import atomic_write_json, cut_torn_tail
 from common.errors import UserError
 from common.progress import progress as progress_bar
 from common.text_files import read_user_json
-from latency_tables.calibration import fit_calibration, measure_points, spread_by_latency
+from latency_tables.calibration import calibration_cost_s, fit_calibration, measure_points, spread_by_latency
 from latency_tables.config import LatencyConfig
 from latency_tables.device_info import device_metadata
 from latency_tables.interpolate import FLOOR_MS
@@ -61,7 +61,6 @@ _LATENCY, _MODEL, _REF_MS, _REF_KEY = (
     TABLE_COLUMNS.index(c) for c in ("latency_ms", "model_ms", "reference_ms", "reference_key")
 )
 FSYNC_EVERY_S = 2.0  # rows reach the OS at once; the disk at least this often
-CALIBRATION_RESERVE_S = 45.0
 # metadata that must match for a resume: what the rows were measured on and with (dotted: nested keys)
 RESUME_FIELDS = (
     "space",
@@ -288,15 +287,15 @@ def collect_table(
     todo = [op for op in ops if op.key not in rows]
     random.Random(cfg.seed).shuffle(todo)
     report = CollectionReport(device, csv_path, len(ops), len(ops) - len(todo), 0)
-    reserve = min(CALIBRATION_RESERVE_S, 0.15 * cfg.max_minutes * 60) if cfg.calibration_models else 0.0
+    reserve = _calibration_reserve_s(cfg, input_shape, old_meta, bool(todo))
     _measure_ops(cfg.timing, todo, rows, refs, retimed, csv_path, deadline - reserve, report, progress)
     report.left_out = _count_kinds(todo[report.measured_now + len(report.failed) :])
 
     n_measured = len(rows)  # op rows in the table now
     # Not refitted for corrected rows: they change a few sums by microseconds, while a refit on a
     # drifting machine (several % over minutes on a shared VM) would move every prediction.
-    if cfg.calibration_models and _fitted_on_ops(old_meta) != n_measured:
-        report.calibration = _calibrate(cfg, csv_path, meta)
+    if cfg.calibration_models and (_fitted_on_ops(old_meta) != n_measured or _calibration_short(cfg, old_meta)):
+        report.calibration = _calibrate(cfg, csv_path, meta, deadline)
     else:
         report.calibration = meta.get("calibration")
     report.wall_s = time.monotonic() - start
@@ -434,16 +433,44 @@ def _count_kinds(ops: list[OpKey]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _calibrate(cfg: LatencyConfig, csv_path: Path, meta: dict) -> dict:
+def _calibration_reserve_s(cfg: LatencyConfig, input_shape: tuple[int, ...], old_meta: dict | None,
+                           ops_left: bool) -> float:  # fmt: skip
+    """Seconds kept for the calibration at the end of the budget: measured here, at most half the budget.
+
+    A table that already holds a calibration's per-model times reuses them; otherwise one model is
+    measured now (:func:`latency_tables.calibration.calibration_cost_s`).
+    """
+    if not cfg.calibration_models or not ops_left:
+        return 0.0
+    budget_s = cfg.max_minutes * 60
+    previous = ((old_meta or {}).get("calibration") or {}).get("seconds_per_model")
+    if previous:
+        cost = 1.5 * cfg.calibration_models * float(previous)
+    else:
+        cost = calibration_cost_s(cfg.space, cfg.calibration_models, cfg.n_classes, input_shape, cfg.timing, cfg.seed)
+    return min(cost, 0.5 * budget_s)
+
+
+def _calibration_short(cfg: LatencyConfig, meta: dict | None) -> bool:
+    """Whether the recorded calibration was cut short by a time budget (fewer models than asked)."""
+    cal = (meta or {}).get("calibration") or {}
+    return bool(cal) and int(cal.get("n_models_asked", cal.get("n_models", 0))) > int(cal.get("n_models", 0))
+
+
+def _calibrate(cfg: LatencyConfig, csv_path: Path, meta: dict, deadline: float | None = None) -> dict:
     table = load_table(csv_path)
     specs = spread_by_latency(table, cfg.calibration_models, cfg.seed)
-    points = measure_points(table, specs, cfg.timing)
+    start = time.monotonic()
+    points = measure_points(table, specs, cfg.timing, deadline=deadline)
+    seconds_per_model = (time.monotonic() - start) / max(1, len(points))
     cal = fit_calibration(points)
     meta["calibration"] = {
         "scale": cal.scale,
         "offset_ms": cal.offset_ms,
         "n_models": cal.n_models,
         "fitted_on_ops": len(table.latency_ms),
+        "n_models_asked": len(specs),  # more than n_models: cut short by the time budget (the next run refits)
+        "seconds_per_model": round(seconds_per_model, 2),
         "models": [dataclasses.asdict(p) for p in points],
         "fitted": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

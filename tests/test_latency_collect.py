@@ -16,7 +16,7 @@ import pytest
 
 import latency_tables.collect as collect_module
 from common.errors import UserError
-from latency_tables.calibration import CalibrationPoint
+from latency_tables.calibration import CalibrationPoint, measure_points
 from latency_tables.collect import collect_table
 from latency_tables.config import LatencyConfig
 from latency_tables.keys import OpKey, spec_ops
@@ -138,7 +138,7 @@ def _fake_calibration(monkeypatch, factor: float | None) -> None:
         SPACE.parse("c8k3s2-ds16k3s2-ir16k3s1e2se-c64k3s2-h0d0"),  # interpolated, but predictable
     ]
 
-    def measure_points(table, picked, timing):
+    def measure_points(table, picked, timing, deadline=None):
         if factor is None:
             raise _Killed
         summed = [table.predict(s).summed_ms for s in picked]
@@ -315,3 +315,32 @@ def test_a_reference_timed_slow_during_collection_is_caught_by_the_next_op(tmp_p
     for row in final.values():
         if row["reference_key"]:
             assert float(row["reference_ms"]) == pytest.approx(refs[row["reference_key"]], abs=1e-6)
+
+
+def test_a_calibration_cut_short_by_the_budget_is_refitted_by_the_next_run(tmp_path, monkeypatch):
+    cfg, meta_path = dataclasses.replace(QUICK, calibration_models=2), tmp_path / "dev.json"
+    _fake_calibration(monkeypatch, 1.2)
+    full = collect_module.measure_points
+    deadlines = []
+
+    def cut_short(table, picked, timing, deadline=None):
+        deadlines.append(deadline)
+        return full(table, picked, timing)[:1]  # the budget ran out after one model
+
+    monkeypatch.setattr(collect_module, "measure_points", cut_short)
+    collect_table(cfg, "dev", SHAPE, tmp_path, progress=False, ops=_ops())
+    cal = json.loads(meta_path.read_text())["calibration"]
+    assert deadlines and deadlines[0] is not None  # the calibration is bounded by the run's budget
+    assert cal["n_models_asked"] == 2 and cal["n_models"] < 2
+    _fake_calibration(monkeypatch, 1.2)
+    collect_table(cfg, "dev", SHAPE, tmp_path, progress=False, ops=_ops())  # nothing new to measure
+    cal = json.loads(meta_path.read_text())["calibration"]
+    assert cal["n_models"] == 2 and cal["scale"] == pytest.approx(1.2)
+
+
+def test_calibration_models_are_not_started_past_the_deadline(tmp_path):
+    collect_table(QUICK, "dev", SHAPE, tmp_path, progress=False, ops=_ops())
+    table = load_table(tmp_path / "dev.csv")
+    specs = [SPACE.parse("c8k3s2-ds16k3s2-ir16k3s1e2se-c24k3s2-h0d0")]
+    assert measure_points(table, specs, QUICK.timing, deadline=time.monotonic() - 1) == []
+    assert len(measure_points(table, specs, QUICK.timing, deadline=time.monotonic() + 600)) == 1

@@ -174,3 +174,70 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs (skips where this user cannot mount one)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.decode().strip() or done.returncode})")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_feature_cache_on_a_full_disk_is_one_line(small_disk, tmp_path, capsys):
+    root = make_folders(tmp_path / "data", classes=tuple(f"c{i}" for i in range(10)), per_class=30)  # 4.8 MB
+    argv = ["--mode", "features", "--dataset-path", str(root), "--split", "stratified", "--out", str(tmp_path / "r"),
+            "--cache-dir", str(small_disk / "cache"), "--no-progress"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no space for the feature cache in") and "MiB are free" in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert not list((small_disk / "cache" / "features").glob("*")), "the build folder was left behind"
+
+
+def test_a_disk_filling_up_during_a_search_is_one_line_and_resumable(small_disk, tmp_path):
+    root = make_folders(tmp_path / "data", per_class=8)
+    run = small_disk / "run"
+    more = [*SEARCH]
+    more[more.index("--nas-generations") + 1] = "30"
+    argv = [sys.executable, str(REPO / "complete_pipeline.py"), "--mode", "nas", "--dataset-path", str(root),
+            "--split", "stratified", "--out", str(run), "--cache-dir", str(tmp_path / "cache"), *more]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    journal = run / "nas" / "journal.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (journal.exists() and journal.stat().st_size > 0):
+        time.sleep(0.2)
+    filler = small_disk / "filler"
+    with filler.open("wb") as f:  # fill the disk up
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err
+    assert "error: no space left on the disk" in err and "--resume" in err
+    filler.unlink()
+    fewer = [a if a != "30" else "2" for a in argv]
+    resumed = subprocess.run([*fewer, "--resume"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (run / "nas" / "pareto.csv").is_file()
+
+
+def test_cache_folders_get_the_permissions_of_the_umask(searched):
+    """Another user (or a worker under another account) can read a shared cache entry."""
+    _, _, cache = searched
+    umask = os.umask(0)
+    os.umask(umask)
+    entries = [p for p in (cache / "features").iterdir() if not p.name.startswith(".")]
+    assert entries
+    for entry in entries:
+        assert entry.stat().st_mode & 0o777 == 0o777 & ~umask, oct(entry.stat().st_mode)
+        for file in entry.iterdir():
+            assert file.stat().st_mode & 0o666 == 0o666 & ~umask, (file, oct(file.stat().st_mode))

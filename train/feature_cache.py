@@ -17,18 +17,18 @@ they are an hour old (:mod:`train.tmp_dirs`). A cache folder whose files do not 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
 
-from common.atomic import fsync_path
+from common.atomic import fsync_path, make_temp_folder
 from common.errors import UserError
 from common.hashing import stable_hash
 from common.progress import progress as progress_bar
@@ -123,11 +123,35 @@ def _load(folder: Path, key: str, missing: list[tuple[str, str]]) -> FeatureCach
         valid = np.load(folder / "valid.npy")
         skipped = [(s[0], s[1]) for s in index["skipped"]]
         durations = dict(index["durations"])
+    except PermissionError:  # another user's entry: not damaged, just not ours to read
+        raise UserError(f"feature cache {folder} is not readable by this user; ask its owner to make it readable "
+                        "(chmod -R a+rX), or use another --cache-dir") from None  # fmt: skip
     except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise DamagedCacheError(f"{type(exc).__name__}: {exc}") from None
     if index.get("key") != key or x.shape != expected or x.dtype != np.float32 or valid.shape != expected[:1]:
         raise DamagedCacheError(f"features {x.shape} {x.dtype}, valid {valid.shape}, index says {expected}")
     return FeatureCache(x, valid, missing + skipped, key, folder, hit=True, durations=durations)
+
+
+def _allocate(path: Path, root: Path) -> None:
+    """Reserve a memory-mapped file's blocks now: a sparse file on a full disk dies later by SIGBUS, with no message.
+
+    Raises:
+        UserError: Not enough space, naming the folder and the space needed.
+    """
+    size = path.stat().st_size
+    try:
+        with path.open("r+b") as f:
+            os.posix_fallocate(f.fileno(), 0, size)
+    except AttributeError:  # pragma: no cover - platforms without posix_fallocate
+        return
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            return  # a file system that cannot preallocate (the write itself reports a full disk)
+        free_mib = shutil.disk_usage(root).free / 2**20
+        need = f"it needs {size / 2**20:.0f} MiB, {free_mib:.0f} MiB are free"
+        message = f"no space for the feature cache in {root}: {need}; free some space or use another --cache-dir"
+        raise UserError(message) from None
 
 
 def _set_aside(folder: Path, key: str, reason: str, inode: int) -> None:
@@ -139,10 +163,21 @@ def _set_aside(folder: Path, key: str, reason: str, inode: int) -> None:
     try:
         if folder.stat().st_ino != inode:
             return
-        aside = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f"{TMP_PREFIX}{key}-damaged-"))
-        os.replace(folder, aside / "cache")
+        aside = make_temp_folder(folder.parent, f"{TMP_PREFIX}{key}-damaged-")
     except FileNotFoundError:
         return
+    except PermissionError:
+        raise UserError(f"feature cache {folder} is damaged ({reason}) and this user cannot move it aside; remove it "
+                        "(or ask its owner to), or use another --cache-dir") from None  # fmt: skip
+    try:
+        os.replace(folder, aside / "cache")
+    except FileNotFoundError:
+        aside.rmdir()
+        return
+    except OSError as exc:  # another user's folder: nothing is half-moved
+        aside.rmdir()
+        raise UserError(f"feature cache {folder} is damaged ({reason}) and cannot be moved aside ({exc.strerror}); "
+                        "remove it (or ask its owner to), or use another --cache-dir") from None  # fmt: skip
     log.warning("feature cache %s was damaged (%s); moved aside and extracting again", folder, reason)
 
 
@@ -178,10 +213,11 @@ def extract_features(
             _set_aside(folder, key, str(exc), inode)
 
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f"{TMP_PREFIX}{key}-"))
+    tmp = make_temp_folder(root, f"{TMP_PREFIX}{key}-")
     try:
         n = len(dataset.clips)
         x = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float32, shape=(n, *cfg.shape))
+        _allocate(tmp / "features.npy", root)
         valid = np.zeros(n, dtype=bool)
         skipped: list[tuple[str, str]] = []  # unreadable files (missing ones are added on load)
         paths = [str(c.path) for c in dataset.clips]

@@ -18,7 +18,6 @@ import dataclasses
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from common.atomic import make_temp_folder
 from common.config_io import check_seed
 from common.hashing import stable_hash
 from train.datasets.base import AudioDataset, Clip
@@ -209,7 +209,7 @@ def generate_synthetic(cfg: SyntheticConfig, cache_dir: Path) -> Path:
     if (root / _MARKER).is_file():
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=TMP_PREFIX))
+    tmp = make_temp_folder(root.parent, TMP_PREFIX)
     try:
         rows = ["file_path,label"]
         names = list(CLASSES)[: cfg.n_classes]
