@@ -241,3 +241,38 @@ def test_cache_folders_get_the_permissions_of_the_umask(searched):
         assert entry.stat().st_mode & 0o777 == 0o777 & ~umask, oct(entry.stat().st_mode)
         for file in entry.iterdir():
             assert file.stat().st_mode & 0o666 == 0o666 & ~umask, (file, oct(file.stat().st_mode))
+
+
+def _edit_lines(path: Path, edit) -> None:
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(edit(lines)) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("kind", "edit", "expected"),
+    [
+        ("us8k", lambda rows: [*rows, rows[1]], r"line \d+: .*\.wav is already listed on line 2"),
+        ("us8k", lambda rows: [rows[0], rows[1].replace(",air_conditioner", ",NaN"), *rows[2:]],
+         r"line 2: missing label 'NaN'"),
+        ("us8k", lambda rows: [rows[0], rows[1].replace(",1,0,air", ",11,0,air"), *rows[2:]],
+         r"line 2: fold 11 is not one of the official folds 1\.\.10"),
+        ("esc50", lambda rows: [*rows, rows[3]], r"line \d+: .*\.wav is already listed on line 4"),
+        ("esc50", lambda rows: [rows[0], rows[1].replace(",dog,", ",,"), *rows[2:]], r"line 2: empty label"),
+        ("esc50", lambda rows: [rows[0], rows[1].replace("wav,1,", "wav,0,"), *rows[2:]],
+         r"line 2: fold 0 is not one of the official folds 1\.\.5"),
+        ("csv", lambda rows: [rows[0], rows[1].replace(",low", ",null"), *rows[2:]], r"line 2: missing label 'null'"),
+    ],
+)  # fmt: skip
+def test_metadata_loaders_share_the_row_checks(tmp_path, kind, edit, expected):
+    from audio_trees import make_csv, make_esc50, make_urbansound8k
+
+    from common.errors import UserError
+    from train.datasets import load_dataset
+
+    make = {"us8k": make_urbansound8k, "esc50": make_esc50, "csv": make_csv}[kind]
+    root = make(tmp_path / kind)
+    meta = {"us8k": root / "metadata" / "UrbanSound8K.csv", "esc50": root / "meta" / "esc50.csv"}.get(kind, root)
+    load_dataset(root)  # the tree as built loads
+    _edit_lines(meta, edit)
+    with pytest.raises(UserError, match=expected):
+        load_dataset(root)

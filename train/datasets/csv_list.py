@@ -7,7 +7,7 @@ from pathlib import Path
 
 from common.errors import UserError
 from train.datasets.base import AudioDataset, Clip
-from train.datasets.metadata import parse_int, read_metadata_csv
+from train.datasets.metadata import RowChecks, read_metadata_csv
 from train.datasets.registry import register_dataset
 
 DEFAULT_NAME = "metadata.csv"
@@ -73,24 +73,16 @@ def load_csv(root: Path) -> AudioDataset:
     meta = read_metadata_csv(csv_path, ["file_path", "label"])
     base = csv_path.parent
     clips, missing = [], []
-    first_line: dict[Path, int] = {}
+    checks = RowChecks(csv_path)
     for line, row in enumerate(meta.to_dict("records"), start=2):
         split = parse_split(row.get("split"), line, csv_path)
-        label = str(row["label"]).strip()
-        if not label:
-            raise UserError(f"metadata file {csv_path}, line {line}: empty label; every row needs a class name")
+        label = checks.label(row["label"], line)
         path = Path(os.path.normpath(base / row["file_path"]))  # as written: symlinks are judged by their place
-        real = path.resolve()
-        if real in first_line:  # listed twice, a file could land in train and test at once
-            raise UserError(
-                f"metadata file {csv_path}, line {line}: {row['file_path']} is already listed on line "
-                f"{first_line[real]}; list each file once"
-            )
-        first_line[real] = line
+        checks.once(path, row["file_path"], line)
         if not path.is_file():
             missing.append((path, "listed in metadata but not found"))
             continue
-        fold = parse_int(row["fold"], "fold", csv_path) if row.get("fold") else None
+        fold = checks.fold(row["fold"], line) if row.get("fold") else None
         clips.append(Clip(path, label, row.get("speaker") or None, fold, split))
     clips.sort(key=lambda c: str(c.path))
     return AudioDataset("csv", csv_path, clips, missing, metadata=csv_path)

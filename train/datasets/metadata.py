@@ -71,3 +71,58 @@ def check_inside(paths: list[Path], root: Path, listed_in: Path | str, allow: bo
             f"{os.path.normpath(outside[0])}; keep the audio inside the dataset folder, or set "
             f"{OUTSIDE_OPTION}: true in a --config file to read files from elsewhere"
         )
+
+
+MISSING_LABELS = frozenset({"", "nan", "null", "na", "n/a", "<na>"})  # how spreadsheets and pandas spell "no value"
+
+
+class RowChecks:
+    """The checks every metadata loader applies to its rows: a label, each file listed once, a fold in range.
+
+    One row's problem is one :class:`UserError` naming the file, the line and what was expected;
+    the CSV, UrbanSound8K and ESC-50 loaders share it so that none of them accepts silently what
+    another refuses.
+    """
+
+    def __init__(self, path: Path, folds: range | None = None) -> None:
+        """Checks for the metadata file ``path``; ``folds``: the official fold numbers (None: any integer >= 0)."""
+        self.path, self.folds = path, folds
+        self._first_line: dict[Path, int] = {}
+
+    def label(self, value: object, line: int) -> str:
+        """The row's class name, stripped.
+
+        Raises:
+            UserError: An empty or missing (``NaN``, ``null``, ...) label.
+        """
+        label = str(value).strip()
+        if label.lower() in MISSING_LABELS:
+            raise UserError(f"metadata file {self.path}, line {line}: {'empty' if not label else 'missing'} label "
+                            f"{label!r}; every row needs a class name")  # fmt: skip
+        return label
+
+    def once(self, path: Path, written: str, line: int) -> None:
+        """Refuse a file listed a second time (it could land in train and test at once).
+
+        Raises:
+            UserError: Naming both lines.
+        """
+        real = path.resolve()
+        if real in self._first_line:
+            raise UserError(f"metadata file {self.path}, line {line}: {written} is already listed on line "
+                            f"{self._first_line[real]}; list each file once")  # fmt: skip
+        self._first_line[real] = line
+
+    def fold(self, value: str, line: int) -> int:
+        """The row's fold number, checked against the official folds.
+
+        Raises:
+            UserError: Not an integer, or outside the folds.
+        """
+        fold = parse_int(value, "fold", self.path)
+        if self.folds is not None and fold not in self.folds:
+            raise UserError(f"metadata file {self.path}, line {line}: fold {fold} is not one of the official folds "
+                            f"{self.folds.start}..{self.folds.stop - 1}")  # fmt: skip
+        if fold < 0:
+            raise UserError(f"metadata file {self.path}, line {line}: fold {fold} must be >= 0")
+        return fold
