@@ -55,8 +55,11 @@ class Pipeline:
         else:
             self.config = build_config(None, dict(config or {}), base=base)
 
-    def run_stage(self, mode: str, resume: bool = False) -> tuple[Any, Path | None]:
+    def run_stage(self, mode: str, resume: bool = False, **options: Any) -> tuple[Any, Path | None]:
         """Run one stage as ``--mode`` does; returns its raw result and the run folder it used.
+
+        ``options`` go to the stage function (``--mode full`` gives the search its share of the
+        whole-run budget this way).
 
         Raises:
             UserError: An unbuilt mode, a refused run folder, or any error the stage reports.
@@ -72,11 +75,11 @@ class Pipeline:
             self.config = resolve(self.config)
         run_dir = prepare_run_folder(stage, self.config, out, resume)
         if run_dir is None or stage.run_folder == "none":
-            return stage.function("run")(self.config, run_dir, resume), run_dir
+            return stage.function("run")(self.config, run_dir, resume, **options), run_dir
         log, config = StageLog(run_dir), self.config.to_dict()
         started = log.start(mode, config, resume)
         try:
-            result = stage.function("run")(self.config, run_dir, resume)
+            result = stage.function("run")(self.config, run_dir, resume, **options)
         except (UserError, KeyboardInterrupt) as exc:
             log.failed(mode, started, str(exc) or type(exc).__name__)
             raise

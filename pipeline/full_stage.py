@@ -72,7 +72,8 @@ def run(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> FullResult:
         stage_resume = _resume(mode, run_dir, resume, record is not None)
         print(f"[{i}/{len(ORDER)}] {mode}{' (resumed)' if stage_resume else ''}", flush=True)
         start = time.monotonic()
-        outcome, _ = pipe.run_stage(mode, stage_resume)
+        options = {"whole_run_spent_s": _spent_before(result, records)} if mode == "nas" else {}
+        outcome, _ = pipe.run_stage(mode, stage_resume, **options)
         result.results[mode] = outcome
         result.wall_s[mode] = time.monotonic() - start
         for line in pipe.summary(mode, outcome, run_dir):
@@ -80,6 +81,14 @@ def run(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> FullResult:
                 print(f"    {line}", flush=True)
         print(f"[{i}/{len(ORDER)}] {mode} done in {result.wall_s[mode]:.0f} s", flush=True)
     return result
+
+
+def _spent_before(result: FullResult, records: dict) -> float:
+    """Seconds the whole run spent on the stages before the search: this session's, or as logged when skipped."""
+    spent = sum(result.wall_s.values())
+    for mode in result.skipped:
+        spent += float(getattr(records.get(mode), "wall_s", 0.0) or 0.0)
+    return spent
 
 
 def _resume(mode: str, run_dir: Path, resume: bool, started_before: bool) -> bool:

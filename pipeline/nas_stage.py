@@ -210,8 +210,20 @@ def check_inputs(cfg: PipelineConfig) -> SearchConfig:
     return config
 
 
-def run_nas(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> SearchResult:
-    """``--mode nas``: prepare features, then search; returns the engine's result."""
+def run_nas(
+    cfg: PipelineConfig, run_dir: Path, resume: bool = False, whole_run_spent_s: float | None = None
+) -> SearchResult:
+    """``--mode nas``: prepare features, then search; returns the engine's result.
+
+    Args:
+        cfg: The run's config.
+        run_dir: The run folder.
+        resume: Continue the search in ``run_dir``.
+        whole_run_spent_s: Inside ``--mode full``: seconds the whole run spent before the search;
+            the search then also stops where ``full.max_minutes`` leaves just the time the
+            quantization and reports of its current front are estimated to need
+            (:class:`pipeline.full_budget.WholeRunBudget`).
+    """
     config = check_inputs(cfg)  # invalid settings and tables are refused before any work
     if resume and not SearchPaths(run_dir).has_search():
         print(f"--resume: {run_dir} holds no search yet (nas/ is empty): starting it", flush=True)
@@ -234,15 +246,36 @@ def run_nas(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> SearchR
         )
     )
     reporter = GenerationReporter(cfg.nas.max_minutes, config.generations)
-    return run_search(
+    on_generation, before_generation = reporter, reporter.spent
+    whole = None
+    if whole_run_spent_s is not None and cfg.full.max_minutes is not None:
+        from pipeline.full_budget import WholeRunBudget
+
+        whole = WholeRunBudget(cfg, run_dir, whole_run_spent_s, len(features.splits.train))
+        print(f"  whole-run budget {cfg.full.max_minutes:g} min (--max-minutes): the search stops where the "
+              "quantization and reports would not fit, estimated from the front's proxy training times")  # fmt: skip
+
+        def on_generation(row: dict) -> bool:
+            stop = reporter(row)
+            if int(row["generation"]) >= config.generations:
+                return stop
+            return whole(row) or stop
+
+        def before_generation(row: dict) -> bool:
+            return reporter.spent(row) or whole(row)
+
+    result = run_search(
         problem,
         config,
         run_dir,
         resume=resume,
         progress=cfg.run.progress,
-        on_generation=reporter,
-        before_generation=reporter.spent,
+        on_generation=on_generation,
+        before_generation=before_generation,
     )
+    if whole is not None and whole.line():
+        print("  " + whole.line(), flush=True)
+    return result
 
 
 class GenerationReporter:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pipeline.baseline_config import BaselineConfig
 from pipeline.flags import GLOBAL_FLAGS, SHARED_FLAGS, Flag
+from pipeline.full_config import FullConfig
 from pipeline.nas_config import NasConfig
 from pipeline.predict_config import PredictConfig
 from pipeline.quantize_config import QuantizeConfig
@@ -112,7 +113,8 @@ STAGES: tuple[Stage, ...] = (
         summary="pipeline.full_stage:summary",
         # the stages of FULL_ORDER read these
         flags=tuple(dict.fromkeys((*_BASELINE_READS, *_NAS_READS, *_QUANTIZE_READS, *_REPORTS_READS))),
-        flag_targets=(("seeds", ("baseline.seeds", "quantize.seeds")), ("max_minutes", ("nas.max_minutes",))),
+        flag_targets=(("seeds", ("baseline.seeds", "quantize.seeds")), ("max_minutes", ("full.max_minutes",))),
+        section=("full", FullConfig),
         config_sections=("*",),
         check_folder="pipeline.full_stage:check_folder",
         resolve="pipeline.nas_stage:resolve_config",

@@ -1,0 +1,98 @@
+"""The whole-run budget of ``--mode full``: how long quantization and reports will take after the search.
+
+The search is the only stage whose length is elastic, so it is the one that gives way: at each
+generation boundary it is stopped when the time spent on the whole run, plus its next
+generation, plus the estimated cost of what follows it, would pass ``full.max_minutes``.
+
+The estimate comes from the search's own measurements: every candidate's proxy training time is
+in the journal, and full training is the same network for more epochs on (at most) more clips.
+For the survivors the current front would give, it sums their full training (once plain, once
+distilled, for ``quantize.seeds`` seeds, spread over the training workers), QAT fine-tuning for
+half of the models, and a fixed export-and-measurement cost per model (``full.variant_s``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.workers import available_cores
+from nas.journal import Journal
+from nas.runfolder import SearchPaths
+from pipeline.config import PipelineConfig
+from pipeline.survivors import select_survivors
+from search_spaces import list_baselines
+
+REPORTS_S = 30.0  # figures, tables and the HTML page (measured: 8-23 s)
+
+
+@dataclass(frozen=True)
+class AfterSearch:
+    """The estimated cost of quantization and reports if the search stopped now."""
+
+    training_s: float
+    variants_s: float
+    reports_s: float = REPORTS_S
+
+    @property
+    def total_s(self) -> float:
+        """Everything after the search, in seconds."""
+        return self.training_s + self.variants_s + self.reports_s
+
+
+def after_search(cfg: PipelineConfig, run_dir: Path, n_train: int) -> AfterSearch:
+    """Estimate quantization and reports for the survivors the search's current front gives.
+
+    Args:
+        cfg: The run's config (train, quantize and nas.proxy settings).
+        run_dir: The run folder (its ``nas/`` front and journal are read).
+        n_train: Clips in the train split.
+    """
+    q = cfg.quantize
+    survivors, _ = select_survivors(run_dir, q.survivors) if q.survivors else ([], [])
+    records = {r.key: r for r in Journal(SearchPaths(run_dir).journal).read()}
+    proxy = cfg.nas.proxy
+    scale = (cfg.train.epochs / max(1, proxy.epochs)) * (n_train / max(1, proxy.subset_size(n_train)))
+    per_survivor = [scale * float(getattr(records.get(s.spec), "wall_s", 0.0) or 0.0) for s in survivors]
+    distilled = q.distill.students != "none"
+    runs = [t for t in per_survivor for _ in range(q.seeds)] * (2 if distilled else 1)
+    workers = max(1, min(available_cores() if cfg.run.jobs < 0 else cfg.run.jobs, len(runs) or 1))
+    training_s = max(sum(runs) / workers, max(runs, default=0.0))
+    n_models = len(list_baselines()) + len(survivors) * (2 if distilled else 1)
+    qat_s = 0.5 * (q.qat_epochs / max(1, cfg.train.epochs)) * sum(per_survivor) * (2 if distilled else 1)
+    return AfterSearch(training_s=training_s, variants_s=n_models * cfg.full.variant_s + qat_s)
+
+
+class WholeRunBudget:
+    """The stop rule the search gets in ``--mode full``: whole-run time left for what comes after it.
+
+    Called at each generation boundary with the last history row (``elapsed_s``: the search's
+    time across sessions; ``wall_s``: that generation's time, taken as the next one's).
+    """
+
+    def __init__(self, cfg: PipelineConfig, run_dir: Path, spent_before_s: float, n_train: int) -> None:
+        """``spent_before_s``: seconds the whole run spent before the search (the baselines)."""
+        self.cfg, self.run_dir, self.n_train = cfg, run_dir, n_train
+        self.budget_s = None if cfg.full.max_minutes is None else 60 * cfg.full.max_minutes
+        self.spent_before_s = spent_before_s
+        self.last: AfterSearch | None = None
+        self.stopped = False
+
+    def __call__(self, row: dict) -> bool:
+        """True (stop) when the next generation and everything after the search would pass the budget."""
+        if self.budget_s is None or not row:
+            return False
+        self.last = after_search(self.cfg, self.run_dir, self.n_train)
+        projected = self.spent_before_s + float(row["elapsed_s"]) + float(row["wall_s"]) + self.last.total_s
+        self.stopped = projected > self.budget_s
+        return self.stopped
+
+    def line(self) -> str:
+        """What the rule decided, for the console."""
+        if self.last is None:
+            return ""
+        minutes = self.cfg.full.max_minutes
+        verb = "stopped the search" if self.stopped else "left the search running"
+        return (f"whole-run budget {minutes:g} min (--max-minutes): {verb}, keeping {self.last.total_s:.0f} s "
+                f"estimated for quantization and reports ({self.last.training_s:.0f} s training, "
+                f"{self.last.variants_s:.0f} s export and INT8 variants)")  # fmt: skip
