@@ -1,7 +1,10 @@
 """The device registry: a device is a pair of table files; adding one needs no code change.
 
-Tables are looked up in the shipped folder ``latency_tables/tables/`` and in every folder listed
-in ``$EDGE_AUDIO_NAS_TABLES`` (``os.pathsep``-separated), user folders first.
+Tables are looked up in every folder listed in ``$EDGE_AUDIO_NAS_TABLES`` (``os.pathsep``-
+separated), then in the user folder collections write to by default (:func:`user_tables_dir`:
+``$XDG_DATA_HOME/edge-audio-nas/tables``, i.e. ``~/.local/share/edge-audio-nas/tables``), then
+in the shipped folder ``latency_tables/tables/``. A collection never writes into the installed
+package: commit a table to the repository by copying its two files into ``latency_tables/tables/``.
 """
 
 from __future__ import annotations
@@ -17,10 +20,26 @@ SHIPPED_TABLES = Path(__file__).resolve().parent / "tables"
 TABLES_ENV = "EDGE_AUDIO_NAS_TABLES"
 
 
+def _env_dirs() -> list[Path]:
+    return [Path(p).expanduser() for p in os.environ.get(TABLES_ENV, "").split(os.pathsep) if p]
+
+
+def user_tables_dir() -> Path:
+    """Where ``--mode latency-table`` writes without ``--tables-dir``.
+
+    The first ``$EDGE_AUDIO_NAS_TABLES`` folder, else ``$XDG_DATA_HOME/edge-audio-nas/tables``
+    (``~/.local/share/edge-audio-nas/tables``).
+    """
+    env = _env_dirs()
+    if env:
+        return env[0]
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home).expanduser() / "edge-audio-nas" / "tables"
+
+
 def tables_dirs() -> list[Path]:
     """Folders searched for ``<device>.csv`` + ``<device>.json``, in priority order."""
-    extra = [Path(p).expanduser() for p in os.environ.get(TABLES_ENV, "").split(os.pathsep) if p]
-    return [*extra, SHIPPED_TABLES]
+    return list(dict.fromkeys([*_env_dirs(), user_tables_dir(), SHIPPED_TABLES]))
 
 
 def list_devices() -> list[str]:

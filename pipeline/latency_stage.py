@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from pathlib import Path
 
 from common.atomic import atomic_write_json
 from common.errors import UserError
 from common.folders import check_writable_folder
 from latency_tables.collect import CollectionReport, check_continuable, collect_table
-from latency_tables.registry import SHIPPED_TABLES, cached_table, load_device, table_path
+from latency_tables.device_match import match_this_machine
+from latency_tables.registry import cached_table, load_device, table_path, user_tables_dir
 from latency_tables.table import LatencyTable
 from latency_tables.validate import ValidationReport, validate_table, write_validation
 from pipeline.config import PipelineConfig
@@ -57,7 +59,7 @@ def run_latency_table(cfg: PipelineConfig, run_dir: Path, resume: bool = False) 
     """
     if not cfg.latency.device:
         raise UserError("--mode latency-table needs --device-name NAME (the name the table is saved and found under)")
-    tables_dir = Path(cfg.latency.tables_dir) if cfg.latency.tables_dir else SHIPPED_TABLES
+    tables_dir = Path(cfg.latency.tables_dir) if cfg.latency.tables_dir else user_tables_dir()
     check_writable_folder(tables_dir, "--tables-dir", "latency tables folder")
     shape = model_input_shape(cfg.latency.space, cfg)
     check_continuable(cfg.latency, cfg.latency.device, shape, tables_dir)
@@ -105,14 +107,32 @@ def run_validate_latency(cfg: PipelineConfig, run_dir: Path, resume: bool = Fals
     """``--mode validate-latency``: measure random specs here and compare with the table's predictions."""
     table = resolve_table(cfg)
     table.check_compatible(cfg.latency.space, model_input_shape(cfg.latency.space, cfg))
+    check_same_machine(table)
     print(
         f"validating table '{table.name}' on {cfg.latency.validate_n} random {table.space} specs "
         f"(two measurement passes, {cfg.latency.timing.sessions} sessions each)",
         flush=True,
     )
     report = validate_table(table, cfg.latency.validate_n, cfg.latency.seed, cfg.latency.timing, cfg.run.progress)
-    write_validation(report, run_dir / "latency", table.name)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    write_validation(report, run_dir / "latency" / "validations" / f"{table.name}-{stamp}", table.name)  # kept
+    write_validation(report, run_dir / "latency", table.name)  # the newest, where the reports look
     return report
+
+
+def check_same_machine(table: LatencyTable) -> None:
+    """Refuse to validate a table measured on another CPU: the comparison would measure the CPUs' difference.
+
+    Raises:
+        UserError: Naming both machines and the command that collects a table for this one.
+    """
+    match = match_this_machine(table.meta)
+    if match.known and not match.same:
+        raise UserError(
+            f"table '{table.name}' was measured on {match.table_cpu}; this machine is {match.here_cpu}: validating "
+            "it here would measure the difference between the CPUs. Validate it on that device, or collect a table "
+            "for this machine: python complete_pipeline.py --mode latency-table --device-name NAME --max-minutes 15"
+        )
 
 
 def validation_summary(report: ValidationReport, run_dir: Path) -> list[str]:
@@ -125,6 +145,7 @@ def validation_summary(report: ValidationReport, run_dir: Path) -> list[str]:
         f"noise floor:    {report.noise_floor.line()}  (pass A vs pass B)",
         f"cost per spec: prediction {report.predict_ms_per_spec:.2f} ms, "
         f"measurement {report.measure_ms_per_spec:.1f} ms",
-        f"results in {run_dir / 'latency'}/ (latency_validation.csv, .json, .png)",
+        f"results in {run_dir / 'latency'}/ (latency_validation.csv, .json, .png; every validation also in "
+        "latency/validations/)",
     ]
     return lines

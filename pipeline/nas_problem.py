@@ -49,6 +49,17 @@ class DeviceTable:
         return cls(table.name, str(table.path), table.fingerprint())
 
 
+def _table_machine(csv_path: str) -> str:
+    """The CPU a table was measured on, and whether it is this machine (for the column legends)."""
+    from latency_tables.device_match import match_this_machine
+    from latency_tables.registry import cached_table
+
+    try:
+        return match_this_machine(cached_table(csv_path).meta).label()
+    except (OSError, UserError, ValueError):
+        return "a machine this run cannot tell (the table file is not readable here)"
+
+
 @dataclass(frozen=True)
 class AudioSettings:
     """Everything that decides a candidate's metrics (all of it is compared on resume, paths aside).
@@ -190,7 +201,8 @@ class AudioProblem(SearchProblem):
             )
         for device in s.devices:
             out[latency_metric(device.name)] = (
-                f"latency in ms predicted by the latency table of device {device.name} (fp32, batch 1)"
+                f"latency in ms predicted by the latency table of device {device.name} (fp32, batch 1), measured on "
+                f"{_table_machine(device.csv_path)}"
             )
         return out
 

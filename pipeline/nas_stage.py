@@ -8,6 +8,7 @@ from pathlib import Path
 from common.errors import UserError
 from common.workers import worker_count
 from latency_tables.device_info import device_metadata
+from latency_tables.device_match import match_this_machine
 from latency_tables.table import LatencyTable
 from nas.backends import check_scheduler_address
 from nas.config import SearchConfig
@@ -171,6 +172,25 @@ def resolve_config(cfg: PipelineConfig) -> PipelineConfig:
     return dataclasses.replace(cfg, nas=dataclasses.replace(cfg.nas, devices=(device,)))
 
 
+def device_lines(cfg: PipelineConfig, shape: tuple[int, ...]) -> list[str]:
+    """Which machine each table latency describes, and once, plainly, when that is not this machine."""
+    if cfg.nas.latency_source != "table" or not ("latency_ms" in cfg.nas.objectives or cfg.nas.max_latency_ms):
+        return []
+    lines, other = [], False
+    for table in _device_tables(cfg, shape):
+        match = match_this_machine(table.meta)
+        lines.append(f"  {latency_metric(table.name)}: predicted by the table of {table.name}, measured on "
+                     f"{match.label()}")  # fmt: skip
+        other = other or (match.known and not match.same)
+    if other:
+        lines.append(
+            "  note: these latencies are another CPU's, not this machine's; for this machine collect its table "
+            "(python complete_pipeline.py --mode latency-table --device-name NAME --max-minutes 15, then "
+            "--devices NAME) or time each candidate here (--latency measure)"
+        )
+    return lines
+
+
 def check_folder(run_dir: Path, resume: bool) -> None:
     """Refuse, before anything is written, a new search into a folder holding one.
 
@@ -245,6 +265,8 @@ def run_nas(
             else "no time budget"
         )
     )
+    for line in device_lines(cfg, model_input_shape(cfg.nas.space, cfg)):
+        print(line, flush=True)
     reporter = GenerationReporter(cfg.nas.max_minutes, config.generations)
     on_generation, before_generation = reporter, reporter.spent
     whole = None

@@ -15,17 +15,15 @@ import platform
 from pathlib import Path
 from typing import Any
 
-import latency_tables
 from common.hashing import stable_hash
 from common.stage_log import LOG_NAME, StageLog
 from common.version import git_commit
+from latency_tables.registry import SHIPPED_TABLES, TABLES_ENV, user_tables_dir
 from reports.run_data import RunData
 from reports.run_files import read_json
 
 TOOL = "edge-audio-nas"
 PACKAGES = ("numpy", "pandas", "matplotlib", "seaborn", "scipy", "deap", "moocore", "torch", "onnx", "onnxruntime")
-TABLES_ENV = "EDGE_AUDIO_NAS_TABLES"
-SHIPPED_TABLES = Path(latency_tables.__file__).resolve().parent / "tables"
 
 
 def package_versions() -> dict[str, str | None]:
@@ -45,7 +43,7 @@ def _tables_dirs(run: RunData) -> list[tuple[Path, str]]:
     own = (run.config.get("latency") or {}).get("tables_dir")
     if own:
         dirs.insert(0, (Path(own).expanduser(), "latency.tables_dir of the run's config"))
-    return [*dirs, (SHIPPED_TABLES, f"shipped with {TOOL}")]
+    return [*dirs, (user_tables_dir(), "the user tables folder"), (SHIPPED_TABLES, f"shipped with {TOOL}")]
 
 
 def latency_tables_used(run: RunData) -> list[dict[str, Any]]:
