@@ -57,6 +57,13 @@ class DeviceMatch:
         return f"another machine: {self.table_cpu}; this one is {self.here_cpu}"
 
 
+def same_cpu(first: dict | None, second: dict | None) -> bool | None:
+    """Whether two machine records (``device_metadata()``) have the same CPU; None when either lacks a field."""
+    if not first or not second or not all(name in first and name in second for name in MATCH_FIELDS):
+        return None
+    return all(_norm(first[name]) == _norm(second[name]) for name in MATCH_FIELDS)
+
+
 def match_this_machine(meta: dict) -> DeviceMatch:
     """Compare a table's metadata (``meta["device"]``) with this machine."""
     device = meta.get("device") or {}

@@ -132,7 +132,8 @@ SHARED_FLAGS: tuple[Flag, ...] = (
          kwargs={"metavar": "NAME"}, group="latency"),
     Flag("--threads", "ONNX Runtime intra-op threads for measurement (default: 1)", ("latency.timing.threads",),
          kwargs={"type": int}, group="latency"),
-    Flag("--max-minutes", "minutes: table collection budget (default 10), search budget (default 10; 0: none)",
+    Flag("--max-minutes", "minutes: table collection budget (default 10), search budget (default 10), --mode full's "
+         "whole-run budget (default 20); 0: none",
          ("latency.max_minutes",),
          kwargs={"type": float}, group="latency"),
     Flag("--n", "random specs measured by validate-latency (default: 100)", ("latency.validate_n",),

@@ -9,13 +9,19 @@ in the journal, and full training is the same network for more epochs on (at mos
 For the survivors the current front would give, it sums their full training (once plain, once
 distilled, for ``quantize.seeds`` seeds, spread over the training workers), QAT fine-tuning for
 half of the models, and a fixed export-and-measurement cost per model (``full.variant_s``).
+
+When even the first generation leaves too little time (a large dataset), the quantization
+takes the most survivors that fit (:func:`survivors_that_fit`), at least one; the decision is
+kept in ``full_budget.json`` so that a resumed run quantizes the same models.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from common.atomic import atomic_write_json
 from common.workers import available_cores
 from nas.journal import Journal
 from nas.runfolder import SearchPaths
@@ -96,3 +102,52 @@ class WholeRunBudget:
         return (f"whole-run budget {minutes:g} min (--max-minutes): {verb}, keeping {self.last.total_s:.0f} s "
                 f"estimated for quantization and reports ({self.last.training_s:.0f} s training, "
                 f"{self.last.variants_s:.0f} s export and INT8 variants)")  # fmt: skip
+
+
+DECISION = "full_budget.json"
+
+
+def survivors_that_fit(cfg: PipelineConfig, run_dir: Path, n_train: int, left_s: float) -> int:
+    """The most survivors, from ``quantize.survivors`` down to 1, whose estimated quantization fits ``left_s``."""
+    for k in range(cfg.quantize.survivors, 1, -1):
+        trial = replace(cfg, quantize=replace(cfg.quantize, survivors=k))
+        if after_search(trial, run_dir, n_train).total_s <= left_s:
+            return k
+    return min(1, cfg.quantize.survivors)
+
+
+def budgeted_survivors(cfg: PipelineConfig, run_dir: Path, spent_s: float) -> tuple[int, str | None]:
+    """The survivors the quantization of a budgeted full run takes, and the line saying why (None: as configured).
+
+    Decided once and kept in ``full_budget.json``; a resumed run reuses the decision.
+    """
+    path = run_dir / DECISION
+    asked = cfg.quantize.survivors
+    if path.is_file():
+        try:
+            kept = json.loads(path.read_text())
+            if kept.get("asked") == asked:
+                return int(kept["survivors"]), kept.get("line")
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # decided again below
+    if cfg.full.max_minutes is None or asked <= 1 or not SearchPaths(run_dir).has_search():
+        return asked, None
+    n_train = _n_train(run_dir)
+    left_s = 60 * cfg.full.max_minutes - spent_s
+    k = survivors_that_fit(cfg, run_dir, n_train, left_s)
+    line = None
+    if k < asked:
+        need = after_search(cfg, run_dir, n_train).total_s
+        line = (f"whole-run budget {cfg.full.max_minutes:g} min: {asked} survivors would need about {need:.0f} s, "
+                f"{max(0.0, left_s):.0f} s are left: quantizing the {k} that fit (--survivors, or --max-minutes 0 "
+                "for no budget)")  # fmt: skip
+    atomic_write_json(path, {"asked": asked, "survivors": k, "left_s": round(left_s, 1), "line": line})
+    return k, line
+
+
+def _n_train(run_dir: Path) -> int:
+    try:
+        summary = json.loads((run_dir / "data" / "summary.json").read_text())
+        return int(summary["split_sizes"]["train"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 1

@@ -7,6 +7,7 @@ itself resumable); the reports are always regenerated (they only read the folder
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,8 @@ def run(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> FullResult:
         print(f"[{i}/{len(ORDER)}] {mode}{' (resumed)' if stage_resume else ''}", flush=True)
         start = time.monotonic()
         options = {"whole_run_spent_s": _spent_before(result, records)} if mode == "nas" else {}
+        if mode == "quantization":
+            _fit_survivors(pipe, run_dir, _spent_before(result, records))
         outcome, _ = pipe.run_stage(mode, stage_resume, **options)
         result.results[mode] = outcome
         result.wall_s[mode] = time.monotonic() - start
@@ -81,6 +84,17 @@ def run(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> FullResult:
                 print(f"    {line}", flush=True)
         print(f"[{i}/{len(ORDER)}] {mode} done in {result.wall_s[mode]:.0f} s", flush=True)
     return result
+
+
+def _fit_survivors(pipe, run_dir: Path, spent_s: float) -> None:
+    """Quantize as many survivors as the whole-run budget leaves time for (see :mod:`pipeline.full_budget`)."""
+    from pipeline.full_budget import budgeted_survivors
+
+    k, line = budgeted_survivors(pipe.config, run_dir, spent_s)
+    if line:
+        print(f"    {line}", flush=True)
+    if k != pipe.config.quantize.survivors:
+        pipe.config = dataclasses.replace(pipe.config, quantize=dataclasses.replace(pipe.config.quantize, survivors=k))
 
 
 def _spent_before(result: FullResult, records: dict) -> float:

@@ -27,8 +27,9 @@ def summary_lines(result: SearchResult, run_dir: Path, max_rows: int = 12) -> li
     )
     if not result.completed and result.history:
         lines.append(
-            f"stopped by the time budget (nas.max_minutes) after generation {result.history[-1]['generation']}: the "
-            "outputs are those of a run with that many generations; continue with --resume and a larger --max-minutes"
+            f"stopped by a time budget after generation {result.history[-1]['generation']} (nas.max_minutes, or "
+            "--mode full's whole-run budget): the outputs are those of a run with that many generations; continue "
+            "with --resume and a larger --max-minutes"
         )
     if result.recovery:
         lines.append("recovered: " + "; ".join(result.recovery))

@@ -271,7 +271,7 @@ def pareto_frontier(run: RunData, models: pd.DataFrame, footer: list[str]) -> tu
             body.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 3), frameon=False)
         if len(trained):
             measured = any(str(p[0]["latency_source"].iloc[0]).startswith("measured") for p in panels[:-1])
-            bottom_notes, bottom_jobs = _bottom_row(grid[-1], panels, measured)
+            bottom_notes, bottom_jobs = _bottom_row(run, grid[-1], panels, measured)
             notes, jobs = notes + bottom_notes, jobs + bottom_jobs
             handles, columns = trained_legend(trained)
             body.legend(handles=handles, loc="outside lower center", ncols=columns, frameon=False)
@@ -309,11 +309,24 @@ def _deployment_panels(run: RunData, trained: pd.DataFrame) -> list[tuple[pd.Dat
     return panels
 
 
+def _measured_where(run: RunData) -> str:
+    """Whether the trained models were measured on the CPU of the search's latency table(s)."""
+    from latency_tables.device_match import same_cpu
+    from reports.provenance import latency_tables_used
+
+    verdicts = [same_cpu(e.get("device"), run.machine) for e in latency_tables_used(run) if e.get("device")]
+    if verdicts and all(v is True for v in verdicts):
+        return "trained models (measured here, on the table device's CPU)"
+    if any(v is False for v in verdicts):
+        return "trained models (measured here, not on the table device)"
+    return "trained models (measured on the quantization machine)"
+
+
 def _bottom_row(
-    axes: list[Axes], panels: list[tuple[pd.DataFrame, str, str]], measured: bool
+    run: RunData, axes: list[Axes], panels: list[tuple[pd.DataFrame, str, str]], measured: bool
 ) -> tuple[list[str], list[LabelJob]]:
     jobs = [draw_trained_panel(ax, rows, x, label) for ax, (rows, x, label) in zip(axes, panels, strict=False)]
-    title = "trained models (not the table device)" if measured else "trained models"
+    title = _measured_where(run) if measured else "trained models"
     axes[0].set_title(title, loc="left", fontweight="bold")
     for ax in axes[len(panels) :]:
         ax.set_visible(False)

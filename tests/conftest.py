@@ -12,15 +12,17 @@ FSDD_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd"
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory):
-    """Keep every test's datasets and features out of the user's ~/.cache."""
+    """Keep every test's datasets, features and collected latency tables out of the user's folders."""
     cache = tmp_path_factory.mktemp("cache")
-    old = os.environ.get("EDGE_AUDIO_NAS_CACHE")
+    saved = {name: os.environ.get(name) for name in ("EDGE_AUDIO_NAS_CACHE", "XDG_DATA_HOME")}
     os.environ["EDGE_AUDIO_NAS_CACHE"] = str(cache)
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("data-home"))  # latency tables collected by tests
     yield cache
-    if old is None:
-        os.environ.pop("EDGE_AUDIO_NAS_CACHE", None)
-    else:
-        os.environ["EDGE_AUDIO_NAS_CACHE"] = old
+    for name, old in saved.items():
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 @pytest.fixture

@@ -61,3 +61,19 @@ def test_the_rule_keeps_the_search_running_when_everything_fits(searched):
     tight = WholeRunBudget(cfg, run_dir, spent_before_s=60.0, n_train=16)
     assert tight({"elapsed_s": 10.0, "wall_s": 10.0}) is True and "stopped the search" in tight.line()
     assert tight({}) is False  # before generation 0: nothing measured, generation 0 always runs
+
+
+def test_the_quantization_takes_the_survivors_that_fit_and_a_resume_keeps_the_choice(searched):
+    from pipeline.full_budget import DECISION, budgeted_survivors
+
+    cfg, run_dir, _ = searched
+    (run_dir / DECISION).unlink(missing_ok=True)
+    k, line = budgeted_survivors(cfg, run_dir, spent_s=0.0)  # 0.6 s for the whole run
+    assert k == 1 and "2 survivors would need about" in line and "quantizing the 1 that fit" in line
+    roomy = replace(cfg, full=replace(cfg.full, max_minutes=600))
+    assert budgeted_survivors(roomy, run_dir, spent_s=0.0) == (1, line)  # decided once: a resume quantizes the same
+    (run_dir / DECISION).unlink()
+    assert budgeted_survivors(roomy, run_dir, spent_s=0.0) == (2, None)
+    (run_dir / DECISION).unlink()
+    unbudgeted = replace(cfg, full=replace(cfg.full, max_minutes=None))
+    assert budgeted_survivors(unbudgeted, run_dir, spent_s=1e9) == (2, None)

@@ -33,7 +33,7 @@ def test_budget_stop_then_resume_with_a_larger_budget(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["--mode", "nas", "--out", str(out), *TINY, "--max-minutes", "0.001"]) == 0
     printed = capsys.readouterr().out
-    assert "stopped by the time budget (nas.max_minutes) after generation 0" in printed
+    assert "stopped by a time budget after generation 0 (nas.max_minutes" in printed
     with open(out / "nas" / "history.csv") as f:
         assert [r["generation"] for r in csv.DictReader(f)] == ["0"]
     assert (out / "nas" / "pareto.csv").is_file()
@@ -41,7 +41,7 @@ def test_budget_stop_then_resume_with_a_larger_budget(tmp_path, capsys):
     assert "stopped by the time budget after generation 0" in ends[-1]["note"]  # recorded on disk, not only printed
     # the same budget again: spent already, so the resumed session runs no generation at all
     assert main(["--mode", "nas", "--out", str(out), *TINY, "--resume", "--max-minutes", "0.001"]) == 0
-    assert "stopped by the time budget (nas.max_minutes) after generation 0" in capsys.readouterr().out
+    assert "stopped by a time budget after generation 0 (nas.max_minutes" in capsys.readouterr().out
     with open(out / "nas" / "history.csv") as f:
         assert [r["generation"] for r in csv.DictReader(f)] == ["0"]
     assert main(["--mode", "nas", "--out", str(out), *TINY, "--resume", "--max-minutes", "60"]) == 0
