@@ -37,7 +37,7 @@ from reports.jsonable import frame_records, json_safe
 from reports.latex import latex_table
 from reports.metrics import STRATEGY_NAMES
 from reports.provenance import provenance
-from reports.run_data import RunData, load_run, missing_parts
+from reports.run_data import RunData, generations_done, load_run, missing_parts
 from reports.style import save
 from reports.summary import key_facts, search_summary
 from reports.tables import column_legend, history_legend, machine_text, model_caption, model_comparison, nas_history
@@ -95,7 +95,8 @@ def footer_lines(run: RunData) -> dict[str, str]:
         proxy = s.proxy  # as the search recorded it: config.json is rewritten by every later mode
         epochs, subset = proxy.get("epochs"), float(proxy.get("train_subset") or 1.0)
         proxy_text = f"; proxy training: {epochs} epoch(s) on {subset:.0%} of the train split" if epochs else ""
-        plan = f", {s.generations + 1} generations planned" if s.generations is not None else ""
+        done = generations_done(run)
+        plan = f", {done} of {s.generations + 1} generations run" if s.generations is not None else ""
         lines["search"] = (f"Search: {STRATEGY_NAMES.get(s.strategy, s.strategy)}, population {s.population}{plan}"
                            f"{proxy_text}; search accuracy = proxy validation accuracy.")  # fmt: skip
         lines["reference"] = f"Hypervolume reference point (each objective's worst value): {s.reference_text()}."

@@ -265,7 +265,7 @@ def missing_parts(run: RunData) -> list[str]:
     elif not run.records:
         missing.append(f"search evaluations (nas/journal.jsonl is empty): run --mode nas --resume --out {out}")
     elif _search_unfinished(run):
-        done = _generations_done(run)
+        done = generations_done(run)
         missing.append(
             f"the rest of the search ({done} of {run.search.generations + 1} generations finished): "
             f"run --mode nas --resume --out {out}"
@@ -282,7 +282,8 @@ def missing_parts(run: RunData) -> list[str]:
     return missing
 
 
-def _generations_done(run: RunData) -> int:
+def generations_done(run: RunData) -> int:
+    """Generations the search has finished (from its history)."""
     if run.history is not None and "generation" in run.history and len(run.history):
         return int(run.history["generation"].max()) + 1
     return 0
@@ -290,4 +291,4 @@ def _generations_done(run: RunData) -> int:
 
 def _search_unfinished(run: RunData) -> bool:
     planned = run.search.generations if run.search else None
-    return planned is not None and _generations_done(run) < planned + 1
+    return planned is not None and generations_done(run) < planned + 1
