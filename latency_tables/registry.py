@@ -9,37 +9,17 @@ package: commit a table to the repository by copying its two files into ``latenc
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
 from common.errors import UserError
+from latency_tables.locations import SHIPPED_TABLES, env_dirs, user_tables_dir
 from latency_tables.table import LatencyTable, load_table
-
-SHIPPED_TABLES = Path(__file__).resolve().parent / "tables"
-TABLES_ENV = "EDGE_AUDIO_NAS_TABLES"
-
-
-def _env_dirs() -> list[Path]:
-    return [Path(p).expanduser() for p in os.environ.get(TABLES_ENV, "").split(os.pathsep) if p]
-
-
-def user_tables_dir() -> Path:
-    """Where ``--mode latency-table`` writes without ``--tables-dir``.
-
-    The first ``$EDGE_AUDIO_NAS_TABLES`` folder, else ``$XDG_DATA_HOME/edge-audio-nas/tables``
-    (``~/.local/share/edge-audio-nas/tables``).
-    """
-    env = _env_dirs()
-    if env:
-        return env[0]
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home).expanduser() / "edge-audio-nas" / "tables"
 
 
 def tables_dirs() -> list[Path]:
     """Folders searched for ``<device>.csv`` + ``<device>.json``, in priority order."""
-    return list(dict.fromkeys([*_env_dirs(), user_tables_dir(), SHIPPED_TABLES]))
+    return list(dict.fromkeys([*env_dirs(), user_tables_dir(), SHIPPED_TABLES]))
 
 
 def list_devices() -> list[str]:

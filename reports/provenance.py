@@ -18,7 +18,7 @@ from typing import Any
 from common.hashing import stable_hash
 from common.stage_log import LOG_NAME, StageLog
 from common.version import git_commit
-from latency_tables.registry import SHIPPED_TABLES, TABLES_ENV, user_tables_dir
+from latency_tables.locations import SHIPPED_TABLES, TABLES_ENV, user_tables_dir
 from reports.run_data import RunData
 from reports.run_files import read_json
 

@@ -112,9 +112,10 @@ def test_unknown_objective_and_device(cli_error, tmp_path):
     assert "unknown device 'rpi9'" in cli_error(["--mode", "nas", "--devices", "rpi9", "--out", str(tmp_path)])
 
 
-def test_resume_without_run_folder(cli_error, tmp_path):
-    msg = cli_error(["--mode", "nas", "--resume", "--out", str(tmp_path / "none"), *TINY[:-1]])
-    assert "resume" in msg
+def test_resume_without_run_folder_starts_the_run(tmp_path, capsys):
+    assert main(["--mode", "nas", "--resume", "--out", str(tmp_path / "none"), *TINY]) == 0
+    assert "--resume: nothing to continue yet" in capsys.readouterr().out
+    assert (tmp_path / "none" / "nas" / "pareto.csv").is_file()
 
 
 def test_unreachable_dask_scheduler(cli_error, tmp_path):
