@@ -11,7 +11,8 @@ from latency_fixtures import latencies_for, write_table
 from common.errors import UserError
 from latency_tables.interpolate import estimate_from_family
 from latency_tables.keys import parse_op_key, spec_ops
-from latency_tables.registry import TABLES_ENV, list_devices, load_device, table_path
+from latency_tables.locations import TABLES_ENV
+from latency_tables.registry import list_devices, load_device, table_path
 from latency_tables.table import INTERPOLATED, load_table
 from search_spaces import create_search_space
 
