@@ -84,6 +84,17 @@ def _warn_cropped(durations: dict, n_valid: int, clip_seconds: float) -> None:
         )  # fmt: skip
 
 
+def _warn_absent_classes(classes: list[str], y: np.ndarray, splits) -> None:
+    """Say which classes have no clip in a split: its scores then average over fewer classes than the dataset has."""
+    for name in ("train", "val", "test"):
+        present = set(np.unique(y[splits[name]]).tolist())
+        absent = [c for i, c in enumerate(classes) if i not in present]
+        if absent:
+            shown = ", ".join(absent[:10])
+            log.warning("%d class(es) have no clip in the %s split (%s): %s; its macro-F1 averages the other %d",
+                        len(absent), name, splits.protocol, shown, len(classes) - len(absent))  # fmt: skip
+
+
 def prepare_features(cfg: PipelineConfig, run_dir: Path) -> Features:
     """Run the features stage and write its outputs into ``run_dir``.
 
@@ -111,6 +122,7 @@ def prepare_features(cfg: PipelineConfig, run_dir: Path) -> Features:
     for name in ("train", "val", "test"):
         if len(splits[name]) == 0:
             raise UserError(f"the {name} split is empty ({splits.protocol}); the dataset is too small to split")
+    _warn_absent_classes(classes, y, splits)
     norm = compute_normalization(cache.x, splits.train)
     speakers = np.array([c.speaker for c in dataset.clips], dtype=object) if dataset.has_speakers else None
 

@@ -35,6 +35,16 @@ def test_absent_class_keeps_its_row_but_not_its_f1():
     assert m["per_class"]["never"]["support"] == 0
     assert m["confusion_matrix"]["matrix"][2] == [0, 0, 0]
     assert "per_speaker" not in m
+    assert m["absent_classes"] == ["never"]
+
+
+def test_predicting_an_absent_class_does_not_change_which_classes_are_averaged():
+    """sklearn's default averages the classes in y_true or y_pred: two models would average over different sets."""
+    y_true = np.array([0, 0, 1, 1])
+    never = classification_metrics(y_true, np.array([0, 1, 1, 1]), ["a", "b", "c"])
+    stray = classification_metrics(y_true, np.array([0, 2, 1, 1]), ["a", "b", "c"])  # c has no example
+    assert never["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)
+    assert stray["macro_f1"] == pytest.approx((2 / 3 + 1.0) / 2)  # a: recall 1/2; b: perfect; c not averaged
 
 
 def test_bad_inputs():

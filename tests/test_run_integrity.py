@@ -276,3 +276,23 @@ def test_metadata_loaders_share_the_row_checks(tmp_path, kind, edit, expected):
     _edit_lines(meta, edit)
     with pytest.raises(UserError, match=expected):
         load_dataset(root)
+
+
+def test_a_class_missing_from_a_split_is_said(tmp_path, caplog):
+    from audio_trees import write_wav
+
+    rows = ["file_path,label,split"]
+    for ci, name in enumerate(("low", "mid", "high")):
+        for k in range(6):
+            rel = f"clips/{name}_{k}.wav"
+            write_wav(tmp_path / "ds" / rel, 200 + 400 * ci + k)
+            split = "train" if k < 3 else ("val" if k < 5 else "test")
+            if name == "high" and split == "test":
+                split = "train"  # no "high" clip in the test split
+            rows.append(f"{rel},{name},{split}")
+    (tmp_path / "ds" / "metadata.csv").write_text("\n".join(rows) + "\n")
+    argv = ["--mode", "features", "--dataset-path", str(tmp_path / "ds"), "--out", str(tmp_path / "run"),
+            "--cache-dir", str(tmp_path / "cache"), "--no-progress"]  # fmt: skip
+    with caplog.at_level("WARNING"):
+        assert main(argv) == 0
+    assert "1 class(es) have no clip in the test split" in caplog.text and ": high;" in caplog.text

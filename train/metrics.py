@@ -8,7 +8,7 @@ from numbers import Real
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 
 def classification_metrics(
@@ -25,8 +25,11 @@ def classification_metrics(
     Returns:
         ``{"n", "accuracy", "macro_f1", "per_class": {name: {"precision", "recall", "f1",
         "support"}}, "confusion_matrix": {"labels", "matrix"}}`` plus ``"per_speaker": {speaker:
-        {"accuracy", "n"}}`` when speakers are given. Macro-F1 averages the classes that occur in
-        ``y_true`` or ``y_pred``; the confusion matrix has true classes as rows, predictions as columns.
+        {"accuracy", "n"}}`` when speakers are given, and ``"absent_classes"``: the classes with no
+        example here. Macro-F1 averages every class that has an example in ``y_true``, whatever the
+        predictions: models scored on the same split always average over the same classes (a model
+        that predicts an absent class is not averaged over more of them than one that does not);
+        the confusion matrix has true classes as rows, predictions as columns.
     """
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = np.asarray(y_pred, dtype=np.int64)
@@ -37,7 +40,8 @@ def classification_metrics(
     out: dict[str, Any] = {
         "n": len(y_true),
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "macro_f1": float(f1[support > 0].mean()) if (support > 0).any() else 0.0,
+        "absent_classes": [name for name, s in zip(classes, support, strict=True) if s == 0],
         "per_class": {
             name: {"precision": float(p), "recall": float(r), "f1": float(f_), "support": int(s)}
             for name, p, r, f_, s in zip(classes, precision, recall, f1, support, strict=True)
