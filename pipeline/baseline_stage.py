@@ -109,6 +109,10 @@ def run(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> list[dict]:
     from pipeline.features_stage import run as run_features
 
     print(features_line(run_features(cfg, run_dir)), flush=True)
+    if cfg.baseline.cv:
+        from pipeline.cv_stage import run_cv
+
+        return run_cv(cfg, run_dir, resume=resume)
     print(
         f"training baselines {', '.join(cfg.baseline.models)} for {cfg.train.epochs} epochs x "
         f"{cfg.baseline.seeds} seed(s)",
@@ -119,6 +123,10 @@ def run(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> list[dict]:
 
 def summary(summaries: list[dict], run_dir: Path) -> list[str]:
     """One line per baseline (test accuracy and macro-F1 mean +- std, size, MACs) and where the files are."""
+    if summaries and "folds" in summaries[0]:
+        from pipeline.cv_stage import cv_summary_lines
+
+        return cv_summary_lines(summaries, run_dir)
     lines = []
     for s in summaries:
         acc, f1 = s["test"]["accuracy"], s["test"]["macro_f1"]

@@ -100,6 +100,9 @@ SHARED_FLAGS: tuple[Flag, ...] = (
          group="training"),
     Flag("--models", "baselines to train, comma-separated (default: all)", ("baseline.models",),
          kwargs={"metavar": "A,B"}, convert=comma_list, group="training"),
+    Flag("--cv", "cross-validate the baselines: official (the dataset's folds), loso (leave one speaker out) or K "
+         "folds (speaker-grouped where speakers are known)", ("baseline.cv",), kwargs={"metavar": "HOW"},
+         group="training"),
     Flag("--nas-population", "individuals per generation (NSGA-II: multiple of 4)", ("nas.population",),
          kwargs={"type": int}, group="search"),
     Flag("--nas-generations", "generations after the initial population", ("nas.generations",),

@@ -20,7 +20,7 @@ _NAS_READS = (
     "nas_population", "nas_generations", "strategy", "variation", "objectives", "latency", "devices", "max_latency_ms",
     "max_size_kb", "min_accuracy", "proxy_epochs", "backend", "scheduler", "strict", "max_minutes", *_LATENCY_READS,
 )  # fmt: skip
-_BASELINE_READS = ("epochs", "seeds", "models")
+_BASELINE_READS = ("epochs", "seeds", "models", "cv")
 _REPORTS_READS = ("compare",)
 _QUANTIZE_READS = (
     "epochs", "seeds", "threads", "device_name", "tables_dir", "survivors", "teacher", "max_accuracy_drop",

@@ -1,0 +1,175 @@
+"""``--mode baseline --cv ...``: the baselines cross-validated, as papers report them.
+
+Each fold is a folder ``cv/fold<i>/`` holding its own data record (``data/clips.csv`` with that
+fold's split, ``data/summary.json`` with normalisation statistics of its training clips, over
+the run's feature cache) and its models, so every fold x model x seed is one resumable training
+run (:func:`pipeline.final_training.train_and_test`). Outputs:
+
+- ``cv_results.csv``: one row per model x fold x seed (test accuracy and macro-F1);
+- ``cv_summary.csv``: one row per model: mean +- std over folds (and seeds), the protocol in
+  words, and the paired difference to the reference model (the first of ``--models``) over the
+  same folds and seeds, with the Wilcoxon signed-rank p-value.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from joblib import Parallel, delayed
+
+from common.atomic import atomic_write_json, atomic_write_text
+from common.workers import ParentBound, worker_count
+from pipeline.config import PipelineConfig
+from pipeline.final_training import TrainJob, train_and_test
+from search_spaces import get_baseline
+from train.cv_folds import cv_splits
+from train.feature_set import Features, load_features
+from train.normalization import compute_normalization
+
+RESULT_COLUMNS = ["model", "fold", "seed", "test_accuracy", "test_macro_f1", "protocol"]
+SUMMARY_COLUMNS = [
+    "model", "folds", "seeds", "test_accuracy_mean", "test_accuracy_std", "test_macro_f1_mean", "test_macro_f1_std",
+    "reference", "delta_accuracy_pts_mean", "wilcoxon_p", "protocol",
+]  # fmt: skip
+
+
+def fold_dirs(cfg: PipelineConfig, run_dir: Path) -> list[Path]:
+    """Write (or keep) each fold's data record under ``cv/fold<i>/``; returns the fold folders."""
+    features = load_features(run_dir)
+    clips = _read_clips(run_dir)
+    folds = np.array([int(f) if f not in ("", None) else -1 for f in clips["fold"]])
+    rows = np.flatnonzero(clips["split"] != "")
+    splits = cv_splits(features.y, rows, folds if (folds >= 0).any() else None, features.speakers,
+                       cfg.baseline.cv, cfg.data.val_fraction, cfg.data.seed)  # fmt: skip
+    dirs = []
+    for i, split in enumerate(splits, start=1):
+        folder = run_dir / "cv" / f"fold{i}"
+        _write_fold(run_dir, folder, clips, features, split)
+        dirs.append(folder)
+    return dirs
+
+
+def _read_clips(run_dir: Path):
+    import pandas as pd
+
+    return pd.read_csv(run_dir / "data" / "clips.csv", dtype=str, keep_default_na=False)
+
+
+def _write_fold(run_dir: Path, folder: Path, clips, features: Features, split) -> None:
+    fold_clips = clips.copy()
+    fold_clips["split"] = split.name_of(len(fold_clips))
+    summary = json.loads((run_dir / "data" / "summary.json").read_text())
+    norm = compute_normalization(features.x, split.train)
+    fold_features = dataclasses.replace(features, splits=split, normalization=norm)
+    summary |= {
+        "split_protocol": split.protocol,
+        "split_sizes": {name: len(split[name]) for name in ("train", "val", "test")},
+        "normalization": norm.to_dict(),
+        "data_fingerprint": fold_features.fingerprint,
+    }
+    path = folder / "data" / "summary.json"
+    if path.is_file() and json.loads(path.read_text()).get("data_fingerprint") == summary["data_fingerprint"]:
+        return  # the same fold as before: its models stay valid
+    buf = io.StringIO()
+    fold_clips.to_csv(buf, index=False, lineterminator="\n")
+    atomic_write_text(folder / "data" / "clips.csv", buf.getvalue())
+    atomic_write_json(path, summary)
+
+
+def _train(folder: str, fold: int, name: str, k: int, train_cfg, resume: bool) -> dict[str, Any]:
+    record = train_and_test(Path(folder), TrainJob(name, str(get_baseline(name)), k, train_cfg, "baseline"), resume)
+    return record | {"fold": fold}
+
+
+def run_cv(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> list[dict[str, Any]]:
+    """Train every baseline on every fold for every seed, then write the CV tables; returns the summary rows."""
+    dirs = fold_dirs(cfg, run_dir)
+    units = [(i, folder, name, k) for i, folder in enumerate(dirs, start=1) for name in cfg.baseline.models
+             for k in range(cfg.baseline.seeds)]  # fmt: skip
+    jobs = worker_count(cfg.run.jobs, len(units), "fold x model x seed runs")
+    train_cfg = replace(cfg.train, progress=cfg.run.progress and jobs == 1)
+    protocol = json.loads((dirs[0] / "data" / "summary.json").read_text())["split_protocol"].split(",")[0]
+    print(f"cross-validation: {protocol}; {len(dirs)} folds x {len(cfg.baseline.models)} model(s) x "
+          f"{cfg.baseline.seeds} seed(s) = {len(units)} training runs, {jobs} worker(s)", flush=True)  # fmt: skip
+    task = ParentBound(_train)
+    tasks = [delayed(task)(str(folder), i, name, k, replace(train_cfg, seed=cfg.run.seed + k), resume)
+             for i, folder, name, k in units]  # fmt: skip
+    results = []
+    for record in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
+        test = record["test"]
+        results.append({"model": record["model"], "fold": record["fold"], "seed": record["seed"],
+                         "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"]})  # fmt: skip
+        print(f"  {record['model']:>7} fold {record['fold']} seed {record['seed']}: test accuracy "
+              f"{test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}", flush=True)  # fmt: skip
+    results.sort(key=lambda r: (cfg.baseline.models.index(r["model"]), r["fold"], r["seed"]))
+    for r in results:
+        r["protocol"] = protocol
+    summaries = summarise(results, list(cfg.baseline.models), protocol)
+    _write_csv(run_dir / "cv_results.csv", RESULT_COLUMNS, results)
+    _write_csv(run_dir / "cv_summary.csv", SUMMARY_COLUMNS, summaries)
+    return summaries
+
+
+def summarise(results: list[dict[str, Any]], models: list[str], protocol: str) -> list[dict[str, Any]]:
+    """Mean +- std over folds and seeds per model, and the paired comparison with the first model.
+
+    The paired difference is taken unit by unit (same fold, same seed); the Wilcoxon signed-rank
+    p-value is two-sided, None with fewer than 2 pairs or when every difference is 0.
+    """
+    from scipy.stats import wilcoxon
+
+    by = {m: {(r["fold"], r["seed"]): r for r in results if r["model"] == m} for m in models}
+    reference = models[0]
+    rows = []
+    for model in models:
+        units = by[model]
+        acc = np.array([u["test_accuracy"] for u in units.values()])
+        f1 = np.array([u["test_macro_f1"] for u in units.values()])
+        shared = sorted(set(units) & set(by[reference]))
+        delta = np.array([units[u]["test_accuracy"] - by[reference][u]["test_accuracy"] for u in shared])
+        p = None
+        if model != reference and len(delta) >= 2 and np.any(delta != 0):
+            p = float(wilcoxon(delta).pvalue)
+        rows.append({
+            "model": model, "folds": len({u[0] for u in units}), "seeds": len({u[1] for u in units}),
+            "test_accuracy_mean": float(acc.mean()), "test_accuracy_std": _std(acc),
+            "test_macro_f1_mean": float(f1.mean()), "test_macro_f1_std": _std(f1),
+            "reference": reference, "delta_accuracy_pts_mean": float(100 * delta.mean()) if len(delta) else None,
+            "wilcoxon_p": p, "protocol": f"{protocol}, mean +- std over folds and seeds",
+        })  # fmt: skip
+    return rows
+
+
+def _std(values: np.ndarray) -> float:
+    return float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def cv_summary_lines(summaries: list[dict[str, Any]], run_dir: Path) -> list[str]:
+    """One line per model and where the tables are."""
+    lines = []
+    for s in summaries:
+        paired = ""
+        if s["model"] != s["reference"] and s["delta_accuracy_pts_mean"] is not None:
+            p = "n/a" if s["wilcoxon_p"] is None else f"{s['wilcoxon_p']:.3g}"
+            paired = f"; vs {s['reference']} {s['delta_accuracy_pts_mean']:+.2f} pts (Wilcoxon p {p})"
+        lines.append(f"{s['model']:>7}: test accuracy {s['test_accuracy_mean']:.4f} +- {s['test_accuracy_std']:.4f}, "
+                     f"macro-F1 {s['test_macro_f1_mean']:.4f} +- {s['test_macro_f1_std']:.4f} over "
+                     f"{s['folds']} fold(s) x {s['seeds']} seed(s){paired}")  # fmt: skip
+    if summaries:
+        lines.append(f"protocol: {summaries[0]['protocol']}")
+    return [*lines, f"results in {run_dir}/cv_summary.csv, cv_results.csv and {run_dir}/cv/"]
