@@ -10,15 +10,19 @@ from pathlib import Path
 from typing import Any
 
 
-def _default_mode() -> int:
-    """Permissions a plain ``open(path, "w")`` would give (0o666 minus the umask)."""
+def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
+
+
+def _default_mode() -> int:
+    """Permissions a plain ``open(path, "w")`` would give (0o666 minus the umask)."""
+    return 0o666 & ~_umask()
 
 
 _FILE_MODE = _default_mode()
-_FOLDER_MODE = 0o777 & ~(0o666 & ~_FILE_MODE)  # what a plain os.mkdir gives: 0o777 minus the umask
+_FOLDER_MODE = 0o777 & ~_umask()  # what a plain os.mkdir gives: 0o777 minus the umask
 
 
 def make_temp_folder(parent: str | os.PathLike, prefix: str) -> Path:

@@ -68,6 +68,16 @@ def watch_parent(parent_pid: int, interval_s: float = 1.0) -> None:
 _WATCHED: set[int] = set()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, under another user
+        return True
+    return True
+
+
 class ParentBound:
     """A task function for joblib workers that makes its worker exit when the starting process is gone.
 
@@ -84,5 +94,9 @@ class ParentBound:
         """Watch the parent (in a worker), then run the task."""
         if os.getpid() != self.parent_pid and self.parent_pid not in _WATCHED:
             _WATCHED.add(self.parent_pid)
-            watch_parent(self.parent_pid)
+            if os.getppid() == self.parent_pid:
+                watch_parent(self.parent_pid)
+            elif not _alive(self.parent_pid):  # the parent died before this worker's first task
+                os._exit(1)
+            # else: a worker of another kind (dask, ray, forkserver) whose parent is not the starting process
         return self.fn(*args, **kwargs)

@@ -464,6 +464,10 @@ def _calibrate(cfg: LatencyConfig, csv_path: Path, meta: dict, deadline: float |
     points = measure_points(table, specs, cfg.timing, deadline=deadline)
     seconds_per_model = (time.monotonic() - start) / max(1, len(points))
     cal = fit_calibration(points)
+    old = meta.get("calibration") or {}
+    if cal.n_models < 2 and int(old.get("n_models", 0)) >= 2:  # cut short before a fit: keep the last good one
+        meta["calibration"] = old | {"n_models_asked": len(specs), "seconds_per_model": round(seconds_per_model, 2)}
+        return meta["calibration"]
     meta["calibration"] = {
         "scale": cal.scale,
         "offset_ms": cal.offset_ms,

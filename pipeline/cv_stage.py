@@ -75,8 +75,8 @@ def _write_fold(run_dir: Path, folder: Path, clips, features: Features, split) -
         "data_fingerprint": fold_features.fingerprint,
     }
     path = folder / "data" / "summary.json"
-    if path.is_file() and json.loads(path.read_text()).get("data_fingerprint") == summary["data_fingerprint"]:
-        return  # the same fold as before: its models stay valid
+    if path.is_file() and json.loads(path.read_text()) == json.loads(json.dumps(summary)):
+        return  # the same fold record as before (models are keyed on the fingerprint, not on paths)
     buf = io.StringIO()
     fold_clips.to_csv(buf, index=False, lineterminator="\n")
     atomic_write_text(folder / "data" / "clips.csv", buf.getvalue())

@@ -172,7 +172,7 @@ def prepare_features(cfg: PipelineConfig, run_dir: Path) -> Features:
 
 
 RESULTS_OF_DATA = ("nas/journal.jsonl", "nas/checkpoint.json", "nas/search.json", "models", "baseline_results.csv",
-                   "quantization_results.csv")  # fmt: skip
+                   "quantization_results.csv", "cv", "cv_results.csv")  # fmt: skip
 
 
 def held_data(run_dir: Path) -> dict | None:

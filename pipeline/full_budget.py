@@ -123,15 +123,15 @@ def budgeted_survivors(cfg: PipelineConfig, run_dir: Path, spent_s: float) -> tu
     """
     path = run_dir / DECISION
     asked = cfg.quantize.survivors
+    if cfg.full.max_minutes is None or asked <= 1 or not SearchPaths(run_dir).has_search():
+        return asked, None
     if path.is_file():
         try:
             kept = json.loads(path.read_text())
-            if kept.get("asked") == asked:
+            if kept.get("asked") == asked and kept.get("max_minutes") == cfg.full.max_minutes:
                 return int(kept["survivors"]), kept.get("line")
         except (OSError, ValueError, KeyError, TypeError):
             pass  # decided again below
-    if cfg.full.max_minutes is None or asked <= 1 or not SearchPaths(run_dir).has_search():
-        return asked, None
     n_train = _n_train(run_dir)
     left_s = 60 * cfg.full.max_minutes - spent_s
     k = survivors_that_fit(cfg, run_dir, n_train, left_s)
@@ -141,7 +141,8 @@ def budgeted_survivors(cfg: PipelineConfig, run_dir: Path, spent_s: float) -> tu
         line = (f"whole-run budget {cfg.full.max_minutes:g} min: {asked} survivors would need about {need:.0f} s, "
                 f"{max(0.0, left_s):.0f} s are left: quantizing the {k} that fit (--survivors, or --max-minutes 0 "
                 "for no budget)")  # fmt: skip
-    atomic_write_json(path, {"asked": asked, "survivors": k, "left_s": round(left_s, 1), "line": line})
+    atomic_write_json(path, {"asked": asked, "max_minutes": cfg.full.max_minutes, "survivors": k,
+                             "left_s": round(left_s, 1), "line": line})  # fmt: skip
     return k, line
 
 

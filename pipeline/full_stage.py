@@ -45,6 +45,9 @@ def check_inputs(cfg: PipelineConfig) -> None:
     Raises:
         UserError: Naming the input.
     """
+    if cfg.baseline.cv:
+        raise UserError(f"--cv {cfg.baseline.cv} cross-validates the baselines of --mode baseline; --mode full "
+                        "needs them trained on the run's split (quantization, distillation): drop --cv")  # fmt: skip
     for path in cfg.reports.compare:
         if not Path(path).is_dir():
             raise UserError(f"--compare {path} is not a folder (expected the --out of another run)")
@@ -75,7 +78,7 @@ def run(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> FullResult:
         start = time.monotonic()
         options = {"whole_run_spent_s": _spent_before(result, records)} if mode == "nas" else {}
         if mode == "quantization":
-            _fit_survivors(pipe, run_dir, _spent_before(result, records))
+            _fit_survivors(pipe, run_dir, _spent_before(result, records, run_dir))
         outcome, _ = pipe.run_stage(mode, stage_resume, **options)
         result.results[mode] = outcome
         result.wall_s[mode] = time.monotonic() - start
@@ -97,12 +100,29 @@ def _fit_survivors(pipe, run_dir: Path, spent_s: float) -> None:
         pipe.config = dataclasses.replace(pipe.config, quantize=dataclasses.replace(pipe.config.quantize, survivors=k))
 
 
-def _spent_before(result: FullResult, records: dict) -> float:
-    """Seconds the whole run spent on the stages before the search: this session's, or as logged when skipped."""
-    spent = sum(result.wall_s.values())
+def _spent_before(result: FullResult, records: dict, run_dir: Path | None = None) -> float:
+    """Seconds the whole run spent on the stages before now: this session's, or as logged when skipped.
+
+    The search's share is at least its own time across every session (``elapsed_s`` of its
+    history): a stage log line records one session only.
+    """
+    spent = {mode: wall for mode, wall in result.wall_s.items()}
     for mode in result.skipped:
-        spent += float(getattr(records.get(mode), "wall_s", 0.0) or 0.0)
-    return spent
+        spent[mode] = float(getattr(records.get(mode), "wall_s", 0.0) or 0.0)
+    if run_dir is not None and "nas" in spent:
+        spent["nas"] = max(spent["nas"], _search_elapsed_s(run_dir))
+    return sum(spent.values())
+
+
+def _search_elapsed_s(run_dir: Path) -> float:
+    import csv
+
+    try:
+        with open(SearchPaths(run_dir).folder / "history.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        return float(rows[-1]["elapsed_s"]) if rows else 0.0
+    except (OSError, KeyError, ValueError):
+        return 0.0
 
 
 def _resume(mode: str, run_dir: Path, resume: bool, started_before: bool) -> bool:

@@ -22,7 +22,7 @@ def default_run_dir(cfg: PipelineConfig, mode: str = "nas") -> Path:
     return Path("runs") / (cfg.run.name or f"{cfg.data.dataset}-{mode}")
 
 
-SHARED_SECTIONS = ("data", "features")  # what every stage of one run folder shares
+SHARED_SECTIONS = ("data", "features", "run")  # what every stage of one run folder shares (seed, cache, ...)
 
 
 def run_folder_config(stage: Stage, out: str | None) -> dict[str, Any]:

@@ -53,7 +53,7 @@ STAGES: tuple[Stage, ...] = (
         flags=_NAS_READS,
         flag_targets=(("max_minutes", ("nas.max_minutes",)),),
         section=("nas", NasConfig),
-        config_sections=("train", "latency"),
+        config_sections=("latency",),
         check_folder="pipeline.nas_stage:check_folder",
         resolve="pipeline.nas_stage:resolve_config",
     ),

@@ -70,10 +70,8 @@ def test_the_quantization_takes_the_survivors_that_fit_and_a_resume_keeps_the_ch
     (run_dir / DECISION).unlink(missing_ok=True)
     k, line = budgeted_survivors(cfg, run_dir, spent_s=0.0)  # 0.6 s for the whole run
     assert k == 1 and "2 survivors would need about" in line and "quantizing the 1 that fit" in line
+    assert budgeted_survivors(cfg, run_dir, spent_s=1e9) == (1, line)  # decided once: a resume quantizes the same
     roomy = replace(cfg, full=replace(cfg.full, max_minutes=600))
-    assert budgeted_survivors(roomy, run_dir, spent_s=0.0) == (1, line)  # decided once: a resume quantizes the same
-    (run_dir / DECISION).unlink()
-    assert budgeted_survivors(roomy, run_dir, spent_s=0.0) == (2, None)
-    (run_dir / DECISION).unlink()
+    assert budgeted_survivors(roomy, run_dir, spent_s=0.0) == (2, None)  # another budget decides again
     unbudgeted = replace(cfg, full=replace(cfg.full, max_minutes=None))
-    assert budgeted_survivors(unbudgeted, run_dir, spent_s=1e9) == (2, None)
+    assert budgeted_survivors(unbudgeted, run_dir, spent_s=1e9) == (2, None)  # --max-minutes 0: no budget

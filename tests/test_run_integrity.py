@@ -296,3 +296,24 @@ def test_a_class_missing_from_a_split_is_said(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         assert main(argv) == 0
     assert "1 class(es) have no clip in the test split" in caplog.text and ": high;" in caplog.text
+
+
+def test_a_later_mode_keeps_the_sections_it_does_not_use(tmp_path):
+    """--mode nas after --mode baseline --epochs 3 --seed 7: quantization must still read 3 epochs and seed 7."""
+    from pipeline.config import build_config
+    from pipeline.run_folder import SHARED_SECTIONS, record_config, run_folder_config
+    from pipeline.stages import get_stage
+
+    run = tmp_path / "run"
+    run.mkdir()
+    record_config(run, build_config(None, {"train": {"epochs": 3}, "run": {"seed": 7}}))
+    nas = get_stage("nas")
+    cfg = build_config(None, {}, base=run_folder_config(nas, str(run)))  # what --mode nas --out RUN starts from
+    assert cfg.run.seed == 7  # the run section is shared by the folder's modes
+    record_config(run, cfg, nas.recorded_sections(SHARED_SECTIONS))
+    recorded = json.loads((run / "config.json").read_text())
+    assert recorded["train"]["epochs"] == 3 and recorded["run"]["seed"] == 7
+
+
+def test_full_refuses_cv_before_training(cli_error):
+    assert "--mode full needs them trained on the run's split" in cli_error(["--mode", "full", "--cv", "3"])

@@ -71,6 +71,8 @@ def cv_splits(
         if speakers is None:
             raise UserError("--cv loso needs speaker (or source) ids; this dataset records none: use --cv K")
         groups = speakers[rows].astype(str)
+        if len(set(groups)) < 2:
+            raise UserError(f"--cv loso needs at least 2 speakers; the dataset has {len(set(groups))}")
         test_sets = [(f"speaker {groups[test][0]}", rows[test])
                      for _, test in LeaveOneGroupOut().split(rows, y[rows], groups)]  # fmt: skip
         name = f"leave-one-speaker-out CV ({len(test_sets)} speakers)"

@@ -146,7 +146,7 @@ def _allocate(path: Path, root: Path) -> None:
     except AttributeError:  # pragma: no cover - platforms without posix_fallocate
         return
     except OSError as exc:
-        if exc.errno != errno.ENOSPC:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             return  # a file system that cannot preallocate (the write itself reports a full disk)
         free_mib = shutil.disk_usage(root).free / 2**20
         need = f"it needs {size / 2**20:.0f} MiB, {free_mib:.0f} MiB are free"
