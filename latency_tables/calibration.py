@@ -76,14 +76,23 @@ def measure_points(
     """
     space = create_search_space(table.space)
     points: list[CalibrationPoint] = []
-    slowest_s = 0.0
+    costs: list[tuple[float, float]] = []  # (seconds it took, its summed op latency) per measured model
     for spec in specs:
-        if deadline is not None and time.monotonic() + slowest_s > deadline:
+        if deadline is not None and time.monotonic() + _expected_s(costs, table.predict(spec).summed_ms) > deadline:
             break
         start = time.monotonic()
         points.append(measure_point(space, table, spec, timing))
-        slowest_s = max(slowest_s, time.monotonic() - start)
+        costs.append((time.monotonic() - start, points[-1].summed_ms))
     return points
+
+
+def _expected_s(costs: list[tuple[float, float]], summed_ms: float) -> float:
+    """Seconds the next model's measurement may take: a measured one's, scaled up by a slower latency.
+
+    Calibration models come small to large; the timing runs repeat the model, so a slower model
+    costs at most proportionally more than one already measured (never assumed to cost less).
+    """
+    return max((s * max(1.0, summed_ms / max(ms, 1e-9)) for s, ms in costs), default=0.0)
 
 
 def measure_point(space, table: LatencyTable, spec: ArchSpec, timing: TimingConfig) -> CalibrationPoint:

@@ -344,3 +344,11 @@ def test_calibration_models_are_not_started_past_the_deadline(tmp_path):
     specs = [SPACE.parse("c8k3s2-ds16k3s2-ir16k3s1e2se-c24k3s2-h0d0")]
     assert measure_points(table, specs, QUICK.timing, deadline=time.monotonic() - 1) == []
     assert len(measure_points(table, specs, QUICK.timing, deadline=time.monotonic() + 600)) == 1
+
+
+def test_the_next_calibration_model_is_priced_by_its_latency():
+    from latency_tables.calibration import _expected_s
+
+    assert _expected_s([], 5.0) == 0.0  # nothing measured yet: the first model always runs
+    assert _expected_s([(2.0, 1.0)], 0.5) == 2.0  # a faster model is not assumed cheaper
+    assert _expected_s([(2.0, 1.0), (3.0, 2.0)], 4.0) == pytest.approx(8.0)  # 4 ms: the 1 ms model's 2 s, four times
