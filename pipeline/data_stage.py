@@ -63,12 +63,15 @@ def _csv_text(header: list[str], rows: list[list[object]]) -> str:
     return buf.getvalue()
 
 
-def _check_bad_share(skipped: list[tuple[str, str]], n_total: int, cfg: PipelineConfig, run_dir: Path) -> None:
+def _check_bad_share(
+    skipped: list[tuple[str, str]], n_total: int, cfg: PipelineConfig, run_dir: Path, listed: bool = True
+) -> None:
     share = len(skipped) / max(n_total, 1)
     if share > cfg.data.max_bad_fraction:
+        where = f"see {run_dir / 'skipped_files.csv'} " if listed else ""  # not written over another run's list
         raise UserError(
             f"{len(skipped)} of {n_total} audio files ({share:.1%}) could not be used, more than "
-            f"data.max_bad_fraction={cfg.data.max_bad_fraction:.1%}; see {run_dir / 'skipped_files.csv'} "
+            f"data.max_bad_fraction={cfg.data.max_bad_fraction:.1%}; {where}"
             f"(first: {skipped[0][0]}: {skipped[0][1]})"
         )
 
@@ -113,7 +116,7 @@ def prepare_features(cfg: PipelineConfig, run_dir: Path) -> Features:
     skipped_csv = _csv_text(["path", "reason"], [list(s) for s in cache.skipped])
     if held is None:  # the list the refusal below points at; a folder holding another run's data keeps its own
         atomic_write_text(run_dir / "skipped_files.csv", skipped_csv)
-    _check_bad_share(cache.skipped, n_total, cfg, run_dir)
+    _check_bad_share(cache.skipped, n_total, cfg, run_dir, listed=held is None)
     _warn_cropped(cache.durations, int(cache.valid.sum()), cfg.features.clip_seconds)
 
     classes = dataset.classes
