@@ -68,9 +68,8 @@ def match_this_machine(meta: dict) -> DeviceMatch:
     """Compare a table's metadata (``meta["device"]``) with this machine."""
     device = meta.get("device") or {}
     here = this_machine()
-    known = all(name in device for name in MATCH_FIELDS)
-    same = known and all(_norm(device[name]) == _norm(here[name]) for name in MATCH_FIELDS)
-    return DeviceMatch(known, same, describe_cpu(device), describe_cpu(here))
+    same = same_cpu(device, here)
+    return DeviceMatch(same is not None, same is True, describe_cpu(device), describe_cpu(here))
 
 
 def _norm(value: object) -> object:

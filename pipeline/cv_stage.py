@@ -13,7 +13,6 @@ run (:func:`pipeline.final_training.train_and_test`). Outputs:
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import io
 import json
@@ -26,11 +25,14 @@ from joblib import Parallel, delayed
 
 from common.atomic import atomic_write_json, atomic_write_text
 from common.workers import ParentBound, worker_count
+from nas.history import write_csv
 from pipeline.config import PipelineConfig
+from pipeline.data_stage import same_record
 from pipeline.final_training import TrainJob, train_and_test
 from search_spaces import get_baseline
 from train.cv_folds import cv_splits
 from train.feature_set import Features, load_features
+from train.metrics import aggregate_metrics
 from train.normalization import compute_normalization
 
 RESULT_COLUMNS = ["model", "fold", "seed", "test_accuracy", "test_macro_f1", "protocol"]
@@ -75,7 +77,7 @@ def _write_fold(run_dir: Path, folder: Path, clips, features: Features, split) -
         "data_fingerprint": fold_features.fingerprint,
     }
     path = folder / "data" / "summary.json"
-    if path.is_file() and json.loads(path.read_text()) == json.loads(json.dumps(summary)):
+    if path.is_file() and same_record(json.loads(path.read_text()), summary):
         return  # the same fold record as before (models are keyed on the fingerprint, not on paths)
     buf = io.StringIO()
     fold_clips.to_csv(buf, index=False, lineterminator="\n")
@@ -112,8 +114,8 @@ def run_cv(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> list[dic
     for r in results:
         r["protocol"] = protocol
     summaries = summarise(results, list(cfg.baseline.models), protocol)
-    _write_csv(run_dir / "cv_results.csv", RESULT_COLUMNS, results)
-    _write_csv(run_dir / "cv_summary.csv", SUMMARY_COLUMNS, summaries)
+    write_csv(run_dir / "cv_results.csv", RESULT_COLUMNS, results)
+    write_csv(run_dir / "cv_summary.csv", SUMMARY_COLUMNS, summaries)
     return summaries
 
 
@@ -130,8 +132,8 @@ def summarise(results: list[dict[str, Any]], models: list[str], protocol: str) -
     rows = []
     for model in models:
         units = by[model]
-        acc = np.array([u["test_accuracy"] for u in units.values()])
-        f1 = np.array([u["test_macro_f1"] for u in units.values()])
+        stats = aggregate_metrics([{"accuracy": u["test_accuracy"], "macro_f1": u["test_macro_f1"]}
+                                   for u in units.values()])  # fmt: skip
         shared = sorted(set(units) & set(by[reference]))
         delta = np.array([units[u]["test_accuracy"] - by[reference][u]["test_accuracy"] for u in shared])
         p = None
@@ -139,24 +141,12 @@ def summarise(results: list[dict[str, Any]], models: list[str], protocol: str) -
             p = float(wilcoxon(delta).pvalue)
         rows.append({
             "model": model, "folds": len({u[0] for u in units}), "seeds": len({u[1] for u in units}),
-            "test_accuracy_mean": float(acc.mean()), "test_accuracy_std": _std(acc),
-            "test_macro_f1_mean": float(f1.mean()), "test_macro_f1_std": _std(f1),
+            "test_accuracy_mean": stats["accuracy"]["mean"], "test_accuracy_std": stats["accuracy"]["std"],
+            "test_macro_f1_mean": stats["macro_f1"]["mean"], "test_macro_f1_std": stats["macro_f1"]["std"],
             "reference": reference, "delta_accuracy_pts_mean": float(100 * delta.mean()) if len(delta) else None,
             "wilcoxon_p": p, "protocol": f"{protocol}, mean +- std over folds and seeds",
         })  # fmt: skip
     return rows
-
-
-def _std(values: np.ndarray) -> float:
-    return float(values.std(ddof=1)) if len(values) > 1 else 0.0
-
-
-def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
 
 
 def cv_summary_lines(summaries: list[dict[str, Any]], run_dir: Path) -> list[str]:

@@ -167,7 +167,7 @@ def prepare_features(cfg: PipelineConfig, run_dir: Path) -> Features:
     summary["data_fingerprint"] = features.fingerprint
     if held is not None:
         _refuse_other_data(run_dir, held, summary)
-        if _same_record(held, summary):  # the same data, read the same way: the folder's record stays as it is
+        if same_record(held, summary):  # the same data, read the same way: the folder's record stays as it is
             return features
     atomic_write_text(run_dir / "data" / "clips.csv", clips_csv)
     atomic_write_json(run_dir / "data" / "summary.json", summary)
@@ -190,7 +190,7 @@ def held_data(run_dir: Path) -> dict | None:
     return held if isinstance(held, dict) and held.get("data_fingerprint") else None
 
 
-def _same_record(held: dict, new: dict) -> bool:
+def same_record(held: dict, new: dict) -> bool:
     """Whether two ``summary.json`` records differ only in whether the cache was hit."""
     return {k: v for k, v in held.items() if k != "cache_hit"} == json.loads(
         json.dumps({k: v for k, v in new.items() if k != "cache_hit"})
