@@ -6,6 +6,11 @@ accuracy in ONNX Runtime over the whole test split, file size and latency.
 Every variant's measurement is written to ``quantization/<name>.<variant>.json`` with the settings
 that produced it; a later run with the same settings reuses it (a killed run redoes only the
 variant in flight). ONNX files and their model cards are in ``onnx/<name>.<variant>.{onnx,json}``.
+
+A variant other than fp32 that cannot be made or run (an export the runtime refuses, a parity
+check it fails) is recorded as failed, with the reason, in its result file instead of stopping
+the stage: the other variants and models go on, and a later run with the same settings does not
+try it again (a new ONNX Runtime or other settings does).
 """
 
 from __future__ import annotations
@@ -34,12 +39,15 @@ from quantize.compact import compact_file
 from quantize.export import OnnxParityError, export_model
 from quantize.int8 import quantize_dynamic_int8, quantize_static_int8
 from quantize.model_card import make_card, write_card
-from quantize.ort_eval import evaluate_onnx
+from quantize.ort_eval import ORT_ERRORS, evaluate_onnx
 from train.checkpoint import load_model_weights
 from train.feature_set import Features
 from train.train_config import TrainConfig
 
 RESULT_VERSION = 3  # 2: files compacted; 3: a key per variant
+
+#: What making or measuring a variant may raise that fails that variant alone (not the stage).
+VARIANT_ERRORS: tuple[type[Exception], ...] = (UserError, OnnxExportError, OnnxParityError, RuntimeError, *ORT_ERRORS)
 
 
 @dataclass(frozen=True)
@@ -139,6 +147,7 @@ class VariantRunner:
         self.run_dir, self.model, self.features, self.cfg, self.timing = run_dir, model, features, cfg, timing
         self.train, self.inputs, self.table = train, inputs, table
         self.reduce_range = cfg.resolved_reduce_range()
+        self.failures: dict[str, str] = {}  # variant -> why it could not be made or measured
 
     def onnx_path(self, variant: str) -> Path:
         """``onnx/<name>.<variant>.onnx``."""
@@ -149,9 +158,13 @@ class VariantRunner:
         return self.run_dir / "quantization" / f"{self.model.name}.{variant}.json"
 
     def run(self) -> list[dict[str, Any]]:
-        """Every configured variant's measurement, fp32 first (reused where already measured)."""
+        """Every configured variant's measurement, fp32 first (reused where already measured).
+
+        A variant that failed is left out of the rows; :attr:`failures` says why.
+        """
         fp32 = self._variant("fp32", self._export)
-        rows = [fp32]
+        assert fp32 is not None  # an fp32 failure raises
+        rows: list[dict[str, Any] | None] = [fp32]
         static = None
         for variant in self.cfg.variants:
             if variant == "int8_dynamic":
@@ -163,9 +176,8 @@ class VariantRunner:
                 rows.append(self._variant(variant, self._accuracy_aware, fp32))
         if "int8_qat" in self.cfg.variants:  # judged on int8_static, whatever the order in the config
             row = self._qat(fp32, static)
-            if row is not None:
-                rows.append(row)
-        return [self._same_graph_latency(r, static) for r in rows]
+            rows.append(row)
+        return [self._same_graph_latency(r, static) for r in rows if r is not None]
 
     def _same_graph_latency(self, row: dict[str, Any], static: dict[str, Any] | None) -> dict[str, Any]:
         """An accuracy-aware file that kept no layer fp32 is the int8_static file: quote that file's timing.
@@ -183,14 +195,38 @@ class VariantRunner:
 
     # -- one variant -------------------------------------------------------------------------
 
-    def _variant(self, variant: str, make, fp32: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _variant(self, variant: str, make, fp32: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """The measurement row: stored, or made and measured now; None when it failed (see :attr:`failures`)."""
         path, result = self.onnx_path(variant), self.result_path(variant)
         settings = variant_key(variant, self.model, self.cfg, self.timing, self.train, self.features.fingerprint,
                                self.inputs, self.table)  # fmt: skip
-        if result.is_file() and path.is_file():
+        if result.is_file():
             stored = json.loads(result.read_text())
-            if stored.get("settings") == settings:
+            if stored.get("settings") == settings and "failed" in stored:
+                self.failures[variant] = stored["failed"]
+                return None
+            if stored.get("settings") == settings and path.is_file():
                 return stored["row"]
+        if variant == "fp32":
+            try:
+                return self._make(variant, path, result, settings, make, fp32)
+            except ORT_ERRORS as exc:
+                raise UserError(f"ONNX Runtime cannot run the fp32 export of {self.model.name} ({self.model.spec}): "
+                                f"{_one_line(exc)}") from None  # fmt: skip
+        try:
+            return self._make(variant, path, result, settings, make, fp32)
+        except VARIANT_ERRORS as exc:
+            reason = _one_line(exc)
+            for leftover in (path, path.with_suffix(".json")):  # a half-made file must not pass for the variant
+                leftover.unlink(missing_ok=True)
+            atomic_write_json(result, {"settings": settings, "failed": reason})
+            self.failures[variant] = reason
+            return None
+
+    def _make(
+        self, variant: str, path: Path, result: Path, settings: dict[str, Any], make, fp32: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Make the variant's file, compact it, write its card, measure it and store the row."""
         start = time.perf_counter()
         extra = make(path) or {}
         compact_file(path)  # short tensor names: on small INT8 models the names outweigh the weights
@@ -326,6 +362,14 @@ class VariantRunner:
         why = f"because plain static INT8 missed the {self.bound_pts()[1]}"
         return {"calibration": self._calibration_note(), "note": f"fake-quant fine-tuning, {self.cfg.qat_epochs} "
                 f"epochs at lr {self.cfg.qat_lr:g}, {why}"}  # fmt: skip
+
+
+def _one_line(exc: Exception) -> str:
+    """An exception as one short line; what is not a ``UserError`` is prefixed with its type."""
+    text = " ".join(str(exc).split()) or "no message"
+    if not isinstance(exc, UserError):
+        text = f"{type(exc).__name__}: {text}"
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _digest(path: Path) -> str | None:

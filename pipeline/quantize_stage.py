@@ -57,6 +57,7 @@ class QuantizationResult:
     fidelity: dict[str, Any]
     rows: list[dict[str, Any]]
     machine: dict[str, Any]
+    failed: list[dict[str, str]] = dataclasses.field(default_factory=list)  # model, variant, reason
 
 
 def check_folder(run_dir: Path, resume: bool) -> None:
@@ -182,12 +183,12 @@ def run(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> Quantizatio
         trained |= {f"{name}-kd": finished_runs(run_dir, f"{name}-kd") for name in names}
     training = training_rows(trained, features, {s.name: s for s in survivors})
     write_csv(run_dir / "training_results.csv", TRAINING_COLUMNS, training)
-    rows = _variants(run_dir, cfg, features, trained)
+    rows, failed = _variants(run_dir, cfg, features, trained)
     write_csv(run_dir / "quantization_results.csv", RESULT_COLUMNS, [{c: r.get(c, "") for c in RESULT_COLUMNS}
                                                                      for r in rows])  # fmt: skip
     write_column_legend(run_dir)
     machine = device_metadata()
-    result = QuantizationResult(survivors, training, teacher, fidelity, rows, machine)
+    result = QuantizationResult(survivors, training, teacher, fidelity, rows, machine, failed)
     atomic_write_json(run_dir / "quantization_results.json", _to_json(result, cfg))
     return result
 
@@ -201,36 +202,52 @@ def _mean_scores(runs: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def _variants(run_dir: Path, cfg: PipelineConfig, features: Features, trained: dict) -> list[dict[str, Any]]:
+def _variants(
+    run_dir: Path, cfg: PipelineConfig, features: Features, trained: dict
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Every model's variant rows, and the variants that failed (model, variant, reason)."""
     models = _ship_models(run_dir, {k: v for k, v in trained.items() if v})
     inputs = stage_inputs(features, cfg.quantize, cfg.run.seed)
     table = _table(cfg)
     timing = cfg.latency.timing
     print(f"exporting and quantizing {len(models)} model(s): {', '.join(cfg.quantize.variants)}; latency in ONNX "
           f"Runtime, {timing.threads} thread(s)", flush=True)  # fmt: skip
-    rows = []
+    rows, failed = [], []
     for model in models:
         runner = VariantRunner(run_dir, model, features, cfg.quantize, timing, cfg.train, inputs, table)
         variant_rows = runner.run()
         rows += variant_rows
-        print("  " + _model_line(variant_rows, cfg.quantize.variants, runner.bound_pts()[0]), flush=True)
-    return rows
+        failed += [{"model": model.name, "variant": v, "reason": why} for v, why in runner.failures.items()]
+        line = _model_line(variant_rows, cfg.quantize.variants, runner.bound_pts()[0], runner.failures)
+        print("  " + line, flush=True)
+        for variant in runner.failures:
+            print(f"    {variant} of {model.name} failed; to try it again, delete "
+                  f"{runner.result_path(variant).relative_to(run_dir)}", flush=True)  # fmt: skip
+    return rows, failed
 
 
-def _model_line(rows: list[dict[str, Any]], variants: tuple[str, ...] = (), bound_pts: float = 0.0) -> str:
+def _model_line(
+    rows: list[dict[str, Any]], variants: tuple[str, ...] = (), bound_pts: float = 0.0,
+    failures: dict[str, str] | None = None,
+) -> str:  # fmt: skip
     """The summary line of one model: fp32 accuracy, size and latency, then per variant.
 
     Each variant: test-accuracy change, size ratio and speed-up (fp32 latency / variant latency;
-    below 1 is slower); a QAT that was not needed says so.
+    below 1 is slower); a variant that failed gives its reason; a QAT that was not needed says so.
     """
+    failures = failures or {}
     fp32 = rows[0]
     parts = [f"{fp32['model']}: fp32 {100 * fp32['test_accuracy']:.1f}% {fp32['size_kb']:.0f} KiB "
              f"{fp32['latency_ms']:.3f} ms"]  # fmt: skip
     for r in rows[1:]:
         parts.append(f"{r['variant']} {r['accuracy_delta_pts']:+.1f} pts x{r['size_ratio']:.1f} smaller "
                      f"speed-up x{r['speedup']:.2f}")  # fmt: skip
-    if "int8_qat" in variants and not any(r["variant"] == "int8_qat" for r in rows):
-        parts.append(f"int8_qat not needed (int8_static within {bound_pts:.2g} pts on validation)")
+    parts += [f"{variant} FAILED ({why})" for variant, why in failures.items()]
+    if "int8_qat" in variants and "int8_qat" not in failures and not any(r["variant"] == "int8_qat" for r in rows):
+        if "int8_static" in failures:
+            parts.append("int8_qat not tried (it is judged on int8_static, which failed)")
+        else:
+            parts.append(f"int8_qat not needed (int8_static within {bound_pts:.2g} pts on validation)")
     return "; ".join(parts)
 
 
@@ -245,6 +262,7 @@ def _to_json(result: QuantizationResult, cfg: PipelineConfig) -> dict[str, Any]:
         "proxy_fidelity": result.fidelity,
         "training": result.training,
         "variants": result.rows,
+        "failed_variants": result.failed,
     }
 
 

@@ -20,6 +20,15 @@ from train.metrics import classification_metrics
 
 ModelSource = str | os.PathLike | bytes | ort.InferenceSession
 
+#: What ONNX Runtime raises when it refuses or fails to run a model (its pybind11 exceptions derive
+#: from ``Exception`` alone, so they need naming to be caught without catching every bug).
+ORT_ERRORS: tuple[type[Exception], ...] = tuple(
+    getattr(ort.capi.onnxruntime_pybind11_state, name)
+    for name in ("Fail", "InvalidArgument", "InvalidGraph", "InvalidProtobuf", "NotImplemented", "RuntimeException",
+                 "NoSuchFile", "NoModel", "EPFail")
+    if hasattr(ort.capi.onnxruntime_pybind11_state, name)
+)  # fmt: skip
+
 
 def open_session(model: ModelSource, threads: int = 1) -> ort.InferenceSession:
     """A CPU session for a model path or serialised model (an existing session is returned as is)."""

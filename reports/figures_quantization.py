@@ -38,16 +38,18 @@ def variants_frame(run: RunData) -> pd.DataFrame:
 
 
 def quantization_comparison(run: RunData, footer: list[str]) -> tuple[Figure | None, list[str]]:
-    """Three panels sharing the model axis; a colour per variant."""
+    """Three panels sharing the model axis; a colour per variant (a variant that failed is named in a note)."""
     frame = variants_frame(run)
+    failed = [f"quantization_comparison: {f.get('variant')} of {f.get('model')} failed and is left out: "
+              f"{f.get('reason')}" for f in (run.quantization_meta or {}).get("failed_variants", [])]  # fmt: skip
     if frame.empty:
-        return None, []
+        return None, failed
     variants = [v for v in VARIANT_ORDER if v in set(frame["variant"])]
     variants += sorted(set(frame["variant"]) - set(VARIANT_ORDER))
     models = list(dict.fromkeys(frame["model"]))
     palette = dict(zip(variants, sns.color_palette("colorblind", len(variants)), strict=True))
     height = max(2.4, 0.09 * len(models) * len(variants) + 1.4)
-    notes = []
+    notes = failed
     with style.theme():
         fig, body = style.new_figure(7.4, height, footer)
         axes = body.subplots(1, 3, sharey=True)

@@ -195,3 +195,51 @@ def test_predict_bad_input(cli_error, run, tmp_path):
     assert "needs audio files" in cli_error(["--mode", "predict", "--model", model])
     (tmp_path / "x.txt").write_text("x")
     assert "none of the" in cli_error(["--mode", "predict", "--model", model, str(tmp_path / "x.txt")])
+
+
+def test_a_variant_that_fails_is_recorded_and_the_stage_goes_on(run, tmp_path, monkeypatch, capsys):
+    """An INT8 file ONNX Runtime refuses fails that variant alone, once, with its reason.
+
+    The stand-in quantizer writes the fp32 graph with an operator ORT does not know, as a
+    quantizer of another onnx/onnxruntime version can (QLinearAdd with non-scalar scales did).
+    """
+    import onnx
+
+    import pipeline.model_variants as model_variants
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, symlinks=True)
+    for result in (copy / "quantization").glob("*.int8_static.json"):
+        result.unlink()
+    calls = []
+
+    def refused_static(fp32_path, out_path, *args, **kwargs):
+        calls.append(out_path)
+        model = onnx.load(fp32_path)
+        model.graph.node[0].op_type = "NoSuchQuantizedOp"
+        onnx.save(model, out_path)
+
+    monkeypatch.setattr(model_variants, "quantize_static_int8", refused_static)
+    argv = ["--mode", "quantization", "--out", str(copy), "--config", str(run.parent / "q.yaml"), "--epochs", "1",
+            "--resume", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    models = {r["model"] for r in _csv(copy / "quantization_results.csv")}
+    assert len(calls) == len(models) and "int8_static FAILED (InvalidGraph" in printed
+    rows = _csv(copy / "quantization_results.csv")
+    assert {r["variant"] for r in rows} == {"fp32", "int8_static_aa"}  # the rest stands
+    failed = json.loads((copy / "quantization_results.json").read_text())["failed_variants"]
+    assert {f["model"] for f in failed} == models and all(f["variant"] == "int8_static" for f in failed)
+    assert not list((copy / "onnx").glob("*.int8_static.onnx"))  # no torn file passes for the variant
+    stored = json.loads((copy / "quantization" / "dscnn.int8_static.json").read_text())
+    assert "NoSuchQuantizedOp" in stored["failed"] and stored["settings"]["version"]
+
+    assert main(argv) == 0 and len(calls) == len(models)  # the same settings: not tried again
+    assert "delete quantization/dscnn.int8_static.json" in capsys.readouterr().out
+    assert main(["--mode", "reports", "--out", str(copy), "--no-progress"]) == 0
+    assert "int8_static of dscnn failed and is left out" in (copy / "reports" / "index.html").read_text()
+    monkeypatch.undo()
+    (copy / "quantization" / "dscnn.int8_static.json").unlink()
+    assert main(argv) == 0
+    rows = _csv(copy / "quantization_results.csv")
+    assert [r["variant"] for r in rows if r["model"] == "dscnn"] == ["fp32", "int8_static", "int8_static_aa"]
