@@ -21,6 +21,7 @@ class BaselineConfig:
     models: tuple[str, ...] = ("tiny", "small", "medium", "dscnn")  # names from search_spaces.list_baselines()
     seeds: int = 1  # independent training runs per model (seed = run.seed + k); results report mean +- std
     cv: str | None = None  # cross-validation: official | loso | K (None: the single data.split)
+    linear_reference: bool = True  # a logistic regression on pooled features beside the CNNs (train.linear_reference)
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.models if m not in list_baselines()]

@@ -16,7 +16,8 @@ from pipeline.columns import write_column_legend
 from pipeline.config import PipelineConfig
 from pipeline.final_training import TrainJob, train_and_test
 from search_spaces import get_baseline, profile
-from train.feature_set import load_features
+from train.feature_set import Features, load_features
+from train.linear_reference import fit_linear_reference
 from train.metrics import aggregate_metrics
 from train.train_config import TrainConfig
 
@@ -32,6 +33,7 @@ def _write_model_metrics(run_dir: Path, name: str, records: list[dict[str, Any]]
     prof = profile(spec, features.n_classes, features.input_shape)
     summary = {
         "model": name,
+        "kind": "baseline",
         "spec": str(spec),
         "dataset": features.dataset,
         "split_protocol": features.splits.protocol,
@@ -49,19 +51,49 @@ def _write_model_metrics(run_dir: Path, name: str, records: list[dict[str, Any]]
     return summary
 
 
+LINEAR = "linear"  # the linear reference's name in the results
+
 RESULT_COLUMNS = [
-    "model", "dataset", "split", "seeds", "params", "size_kb", "macs_m", "test_accuracy_mean", "test_accuracy_std",
-    "test_macro_f1_mean", "test_macro_f1_std", "val_macro_f1_mean", "train_wall_s_mean", "epochs", "spec",
+    "model", "kind", "dataset", "split", "seeds", "params", "size_kb", "macs_m", "test_accuracy_mean",
+    "test_accuracy_std", "test_macro_f1_mean", "test_macro_f1_std", "val_macro_f1_mean", "train_wall_s_mean",
+    "epochs", "spec",
 ]  # fmt: skip
 
 
 def _row(s: dict) -> list[Any]:
     acc, f1 = s["test"]["accuracy"], s["test"]["macro_f1"]
     return [
-        s["model"], s["dataset"], s["split_protocol"], len(s["seeds"]), s["params"], round(s["size_kb"], 1),
+        s["model"], s["kind"], s["dataset"], s["split_protocol"], len(s["seeds"]), s["params"], round(s["size_kb"], 1),
         round(s["macs_m"], 2), acc["mean"], acc["std"], f1["mean"], f1["std"], s["best_val_macro_f1"]["mean"],
         round(s["train_wall_s"]["mean"], 1), s["epochs"], s["spec"],
     ]  # fmt: skip
+
+
+def linear_summary(features: Features) -> dict[str, Any] | None:
+    """The linear reference as a baseline summary (None where it does not apply: waveform features)."""
+    try:
+        ref = fit_linear_reference(features)
+    except ValueError as exc:
+        print(f"  linear reference left out: {exc}", flush=True)
+        return None
+    one = {"accuracy": ref.test["accuracy"], "macro_f1": ref.test["macro_f1"]}
+    return {
+        "model": LINEAR, "kind": "reference", "spec": ref.spec, "dataset": features.dataset,
+        "split_protocol": features.splits.protocol, "params": ref.params, "size_kb": ref.size_kb,
+        "macs_m": ref.params / 1e6, "seeds": [0], "test": aggregate_metrics([one]),
+        "train_wall_s": {"mean": ref.wall_s, "std": None}, "best_val_macro_f1": {"mean": None}, "epochs": "",
+        "val_accuracy": ref.val_accuracy, "c": ref.c, "test_metrics": ref.test,
+    }  # fmt: skip
+
+
+def _write_linear(run_dir: Path, features: Features) -> dict[str, Any] | None:
+    summary = linear_summary(features)
+    if summary is not None:
+        atomic_write_json(run_dir / "models" / LINEAR / "metrics.json", summary)
+        acc = summary["test"]["accuracy"]["mean"]
+        print(f"  {LINEAR:>7}: test accuracy {acc:.4f}, macro-F1 {summary['test']['macro_f1']['mean']:.4f} "
+              f"(reference: {summary['spec']}, {summary['train_wall_s']['mean']:.1f} s)", flush=True)  # fmt: skip
+    return summary
 
 
 def run_baselines(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> list[dict]:
@@ -94,6 +126,8 @@ def run_baselines(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> l
         _write_model_metrics(run_dir, name, sorted(records[name], key=lambda r: r["seed"]), cfg)
         for name in cfg.baseline.models
     ]
+    reference = _write_linear(run_dir, load_features(run_dir)) if cfg.baseline.linear_reference else None
+    summaries += [reference] if reference else []
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(RESULT_COLUMNS)
@@ -133,6 +167,21 @@ def summary(summaries: list[dict], run_dir: Path) -> list[str]:
         lines.append(
             f"{s['model']:>7}: test accuracy {acc['mean']:.4f} +- {acc['std'] or 0:.4f}, macro-F1 "
             f"{f1['mean']:.4f} +- {f1['std'] or 0:.4f}, {s['params']} params, {s['size_kb']:.1f} KB, "
-            f"{s['macs_m']:.1f} M MACs"
+            f"{s['macs_m']:.1f} M MACs" + (" (linear reference)" if s.get("kind") == "reference" else "")
         )
+    lines += reference_lines(summaries)
     return [*lines, f"results in {run_dir}/baseline_results.csv and {run_dir}/models/"]
+
+
+def reference_lines(summaries: list[dict]) -> list[str]:
+    """Which CNNs beat the linear reference on mean test accuracy (nothing without a reference)."""
+    reference = next((s for s in summaries if s.get("kind") == "reference"), None)
+    if reference is None:
+        return []
+    bar = reference["test"]["accuracy"]["mean"]
+    cnns = [s for s in summaries if s.get("kind") != "reference"]
+    below = [s["model"] for s in cnns if s["test"]["accuracy"]["mean"] <= bar]
+    if not below:
+        return [f"every CNN baseline is above the linear reference ({100 * bar:.1f}%)"]
+    return [f"at or below the linear reference ({100 * bar:.1f}%): {', '.join(below)}: the CNN adds nothing there "
+            "over pooled statistics of the same features"]  # fmt: skip

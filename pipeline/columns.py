@@ -14,7 +14,9 @@ _PM = "mean over seeds; *_std: sample standard deviation over seeds"
 
 TABLES: dict[str, dict[str, str]] = {
     "baseline_results.csv": {
-        "model": "baseline name (search_spaces/baselines.py)",
+        "model": "baseline name (search_spaces/baselines.py); linear: the linear reference",
+        "kind": "baseline (a CNN) | reference (logistic regression on per-band mean/std/max of the same features, "
+        "C chosen on validation; deterministic, so one seed)",
         "dataset": "dataset name",
         "split": "split protocol in words",
         "seeds": "training runs (seeds run.seed + k)",
@@ -26,7 +28,7 @@ TABLES: dict[str, dict[str, str]] = {
         "val_macro_f1_mean": "validation macro-F1 of the selected (best validation) epoch, mean over seeds",
         "train_wall_s_mean": "training wall time per run (s), mean over seeds",
         "epochs": "training epochs",
-        "spec": "canonical architecture string",
+        "spec": "canonical architecture string (the linear reference: what it is)",
     },
     "survivors.csv": {
         "name": "model name of the survivor (nas- + a hash of its spec)",

@@ -8,7 +8,10 @@ run (:func:`pipeline.final_training.train_and_test`). Outputs:
 - ``cv_results.csv``: one row per model x fold x seed (test accuracy and macro-F1);
 - ``cv_summary.csv``: one row per model: mean +- std over folds (and seeds), the protocol in
   words, and the paired difference to the reference model (the first of ``--models``) over the
-  same folds and seeds, with the Wilcoxon signed-rank p-value.
+  same folds and seeds, with the Wilcoxon signed-rank p-value; and, with ``baseline.linear_reference``,
+  the linear reference (:mod:`train.linear_reference`, fitted on each fold's train split: it is
+  deterministic, so one seed) as a row ``linear``, and each CNN's paired difference to it, fold by
+  fold (a CNN's seeds averaged within the fold), with its Wilcoxon p-value.
 """
 
 from __future__ import annotations
@@ -32,14 +35,17 @@ from pipeline.final_training import TrainJob, train_and_test
 from search_spaces import get_baseline
 from train.cv_folds import cv_splits
 from train.feature_set import Features, load_features
+from train.linear_reference import fit_linear_reference
 from train.metrics import aggregate_metrics
 from train.normalization import compute_normalization
 
 RESULT_COLUMNS = ["model", "fold", "seed", "test_accuracy", "test_macro_f1", "protocol"]
 SUMMARY_COLUMNS = [
     "model", "folds", "seeds", "test_accuracy_mean", "test_accuracy_std", "test_macro_f1_mean", "test_macro_f1_std",
-    "reference", "delta_accuracy_pts_mean", "wilcoxon_p", "protocol",
+    "reference", "delta_accuracy_pts_mean", "wilcoxon_p", "delta_vs_linear_pts_mean", "wilcoxon_p_vs_linear",
+    "protocol",
 ]  # fmt: skip
+LINEAR = "linear"
 
 
 def fold_dirs(cfg: PipelineConfig, run_dir: Path) -> list[Path]:
@@ -111,6 +117,8 @@ def run_cv(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> list[dic
         print(f"  {record['model']:>7} fold {record['fold']} seed {record['seed']}: test accuracy "
               f"{test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}", flush=True)  # fmt: skip
     results.sort(key=lambda r: (cfg.baseline.models.index(r["model"]), r["fold"], r["seed"]))
+    if cfg.baseline.linear_reference:
+        results += _linear_folds(dirs)
     for r in results:
         r["protocol"] = protocol
     summaries = summarise(results, list(cfg.baseline.models), protocol)
@@ -119,15 +127,49 @@ def run_cv(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> list[dic
     return summaries
 
 
-def summarise(results: list[dict[str, Any]], models: list[str], protocol: str) -> list[dict[str, Any]]:
-    """Mean +- std over folds and seeds per model, and the paired comparison with the first model.
+def _linear_folds(dirs: list[Path]) -> list[dict[str, Any]]:
+    """The linear reference on each fold (fitted on its train split, C chosen on its validation split)."""
+    rows = []
+    for fold, folder in enumerate(dirs, start=1):
+        try:
+            ref = fit_linear_reference(load_features(folder))
+        except ValueError as exc:
+            print(f"  linear reference left out: {exc}", flush=True)
+            return []
+        rows.append({"model": LINEAR, "fold": fold, "seed": "", "test_accuracy": ref.test["accuracy"],
+                     "test_macro_f1": ref.test["macro_f1"]})  # fmt: skip
+        print(f"  {LINEAR:>7} fold {fold}: test accuracy {ref.test['accuracy']:.4f}, macro-F1 "
+              f"{ref.test['macro_f1']:.4f} (reference, C={ref.c:g})", flush=True)  # fmt: skip
+    return rows
 
-    The paired difference is taken unit by unit (same fold, same seed); the Wilcoxon signed-rank
-    p-value is two-sided, None with fewer than 2 pairs or when every difference is 0.
-    """
+
+def _paired_p(delta: np.ndarray) -> float | None:
+    """Two-sided Wilcoxon signed-rank p-value; None with fewer than 2 pairs or when every difference is 0."""
     from scipy.stats import wilcoxon
 
+    return float(wilcoxon(delta).pvalue) if len(delta) >= 2 and np.any(delta != 0) else None
+
+
+def _vs_linear(units: dict[tuple, dict[str, Any]], linear: dict[int, float]) -> tuple[float | None, float | None]:
+    """Mean paired difference (points) to the linear reference over folds, a model's seeds averaged per fold."""
+    folds = sorted({fold for fold, _ in units} & set(linear))
+    if not folds:
+        return None, None
+    delta = np.array([np.mean([u["test_accuracy"] for (f, _), u in units.items() if f == fold]) - linear[fold]
+                      for fold in folds])  # fmt: skip
+    return float(100 * delta.mean()), _paired_p(delta)
+
+
+def summarise(results: list[dict[str, Any]], models: list[str], protocol: str) -> list[dict[str, Any]]:
+    """Mean +- std over folds and seeds per model, and the paired comparisons with the first model and the linear one.
+
+    The paired difference to the first model is taken unit by unit (same fold, same seed); the one
+    to the linear reference (rows of model ``linear``, one per fold, where present) fold by fold.
+    Wilcoxon signed-rank p-values are two-sided, None with fewer than 2 pairs or when every
+    difference is 0.
+    """
     by = {m: {(r["fold"], r["seed"]): r for r in results if r["model"] == m} for m in models}
+    linear = {int(r["fold"]): r["test_accuracy"] for r in results if r["model"] == LINEAR}
     reference = models[0]
     rows = []
     for model in models:
@@ -136,17 +178,31 @@ def summarise(results: list[dict[str, Any]], models: list[str], protocol: str) -
                                    for u in units.values()])  # fmt: skip
         shared = sorted(set(units) & set(by[reference]))
         delta = np.array([units[u]["test_accuracy"] - by[reference][u]["test_accuracy"] for u in shared])
-        p = None
-        if model != reference and len(delta) >= 2 and np.any(delta != 0):
-            p = float(wilcoxon(delta).pvalue)
+        p = _paired_p(delta) if model != reference else None
+        vs_linear, p_linear = _vs_linear(units, linear)
         rows.append({
             "model": model, "folds": len({u[0] for u in units}), "seeds": len({u[1] for u in units}),
             "test_accuracy_mean": stats["accuracy"]["mean"], "test_accuracy_std": stats["accuracy"]["std"],
             "test_macro_f1_mean": stats["macro_f1"]["mean"], "test_macro_f1_std": stats["macro_f1"]["std"],
             "reference": reference, "delta_accuracy_pts_mean": float(100 * delta.mean()) if len(delta) else None,
-            "wilcoxon_p": p, "protocol": f"{protocol}, mean +- std over folds and seeds",
+            "wilcoxon_p": p, "delta_vs_linear_pts_mean": vs_linear, "wilcoxon_p_vs_linear": p_linear,
+            "protocol": f"{protocol}, mean +- std over folds and seeds",
         })  # fmt: skip
+    if linear:
+        rows.append(_linear_row(results, protocol))
     return rows
+
+
+def _linear_row(results: list[dict[str, Any]], protocol: str) -> dict[str, Any]:
+    units = [r for r in results if r["model"] == LINEAR]
+    stats = aggregate_metrics([{"accuracy": u["test_accuracy"], "macro_f1": u["test_macro_f1"]} for u in units])
+    return {
+        "model": LINEAR, "folds": len(units), "seeds": 1, "test_accuracy_mean": stats["accuracy"]["mean"],
+        "test_accuracy_std": stats["accuracy"]["std"], "test_macro_f1_mean": stats["macro_f1"]["mean"],
+        "test_macro_f1_std": stats["macro_f1"]["std"], "reference": "", "delta_accuracy_pts_mean": None,
+        "wilcoxon_p": None, "delta_vs_linear_pts_mean": None, "wilcoxon_p_vs_linear": None,
+        "protocol": f"{protocol}, mean +- std over folds; linear reference (deterministic)",
+    }  # fmt: skip
 
 
 def cv_summary_lines(summaries: list[dict[str, Any]], run_dir: Path) -> list[str]:
@@ -157,6 +213,9 @@ def cv_summary_lines(summaries: list[dict[str, Any]], run_dir: Path) -> list[str
         if s["model"] != s["reference"] and s["delta_accuracy_pts_mean"] is not None:
             p = "n/a" if s["wilcoxon_p"] is None else f"{s['wilcoxon_p']:.3g}"
             paired = f"; vs {s['reference']} {s['delta_accuracy_pts_mean']:+.2f} pts (Wilcoxon p {p})"
+        if s.get("delta_vs_linear_pts_mean") is not None:
+            p = "n/a" if s["wilcoxon_p_vs_linear"] is None else f"{s['wilcoxon_p_vs_linear']:.3g}"
+            paired += f"; vs linear {s['delta_vs_linear_pts_mean']:+.2f} pts (p {p})"
         lines.append(f"{s['model']:>7}: test accuracy {s['test_accuracy_mean']:.4f} +- {s['test_accuracy_std']:.4f}, "
                      f"macro-F1 {s['test_macro_f1_mean']:.4f} +- {s['test_macro_f1_std']:.4f} over "
                      f"{s['folds']} fold(s) x {s['seeds']} seed(s){paired}")  # fmt: skip

@@ -29,6 +29,8 @@ from reports.run_data import RunData
 
 PANEL_W_IN, PANEL_H_IN = 3.4, 2.7
 MAX_COLUMNS = 3
+REFERENCE_KIND = "reference"  # model_comparison kind of the linear reference: a line, not a point
+REFERENCE_COLOUR = "0.35"
 LIMIT_VIEW_FACTOR = 3.0  # a limit this close to the data (ratio) is brought into view
 
 
@@ -92,7 +94,8 @@ def shade_limits(ax: Axes, constraints: Sequence[Constraint], x: MetricInfo, y: 
             _bring_into_view(ax, axis, bound)
             low, high = ax.get_xlim() if axis == "x" else ax.get_ylim()
             span = (bound, max(high, bound)) if c.op == "<=" else (min(low, bound), bound)
-            label = f"excluded: {constraint_text(c.metric, c.op, c.bound, devices, with_device=False)}"
+            text = constraint_text(c.metric, c.op, c.bound, devices, with_device=False)
+            label = f"constraint {text} (shaded: fails it)"
             if axis == "x":
                 ax.axvspan(*span, color=style.LIMIT_COLOUR, alpha=0.08, lw=0, zorder=0)
                 ax.axvline(bound, color=style.LIMIT_COLOUR, lw=0.9, ls="--", zorder=1, label=label)
@@ -201,10 +204,18 @@ def _file_accuracy(models: pd.DataFrame) -> pd.Series:
     return models["onnx_test_accuracy_pct"].astype(float).fillna(models["test_accuracy_pct"])
 
 
-def trained_legend(models: pd.DataFrame) -> tuple[list[Line2D], int]:
+def draw_reference(ax: Axes, reference: pd.DataFrame) -> None:
+    """The linear reference's test accuracy as a dashed horizontal line (it has no latency or ONNX file)."""
+    for value in reference["test_accuracy_pct"].astype(float):
+        ax.axhline(value, ls="--", lw=0.9, color=REFERENCE_COLOUR, zorder=1)
+
+
+def trained_legend(models: pd.DataFrame, reference: pd.DataFrame | None = None) -> tuple[list[Line2D], int]:
     """Legend handles laid out in two rows, kinds (colour) above variants (marker), and the column count."""
     kinds = [Line2D([], [], ls="", marker="o", color=style.KIND_COLOURS.get(k, "0.3"), markeredgecolor="k",
                     markeredgewidth=0.4, label=k) for k in dict.fromkeys(models["kind"])]  # fmt: skip
+    if reference is not None and len(reference):
+        kinds.append(Line2D([], [], ls="--", lw=0.9, color=REFERENCE_COLOUR, label="linear reference"))
     variants = [Line2D([], [], ls="", marker=style.VARIANT_MARKERS.get(v, "o"), color="0.7", markeredgecolor="k",
                        markeredgewidth=0.4, label=v) for v in dict.fromkeys(models["variant"])]  # fmt: skip
     columns = max(len(kinds), len(variants))
@@ -243,6 +254,8 @@ def pareto_frontier(run: RunData, models: pd.DataFrame, footer: list[str]) -> tu
     y_name = quality_metric(frame) if not frame.empty else None
     costs = cost_metrics(run, frame) if y_name else []
     trained = models.dropna(subset=["test_accuracy_pct"]) if len(models) else models
+    reference = trained[trained["kind"] == REFERENCE_KIND] if len(trained) else trained
+    trained = trained[trained["kind"] != REFERENCE_KIND] if len(trained) else trained
     if not costs and trained.empty:
         return None, ["pareto_frontier: no trained candidate and no trained model yet: nothing to draw"]
     notes = _front_notes(run, frame, y_name)
@@ -272,8 +285,10 @@ def pareto_frontier(run: RunData, models: pd.DataFrame, footer: list[str]) -> tu
         if len(trained):
             measured = any(str(p[0]["latency_source"].iloc[0]).startswith("measured") for p in panels[:-1])
             bottom_notes, bottom_jobs = _bottom_row(run, grid[-1], panels, measured)
+            for ax in grid[-1][: len(panels)]:
+                draw_reference(ax, reference)
             notes, jobs = notes + bottom_notes, jobs + bottom_jobs
-            handles, columns = trained_legend(trained)
+            handles, columns = trained_legend(trained, reference)
             body.legend(handles=handles, loc="outside lower center", ncols=columns, frameon=False)
         place_all(jobs)
     return fig, notes

@@ -37,6 +37,13 @@ def variants_frame(run: RunData) -> pd.DataFrame:
     return frame.drop(columns="_kind")
 
 
+def _wide(values: pd.Series, ratio: float = 20.0) -> bool:
+    """Whether positive ``values`` span more than ``ratio``: linear bars would hide the small ones."""
+    v = values.astype(float)
+    v = v[v > 0]
+    return len(v) > 1 and v.max() / v.min() > ratio
+
+
 def quantization_comparison(run: RunData, footer: list[str]) -> tuple[Figure | None, list[str]]:
     """Three panels sharing the model axis; a colour per variant (a variant that failed is named in a note)."""
     frame = variants_frame(run)
@@ -58,7 +65,7 @@ def quantization_comparison(run: RunData, footer: list[str]) -> tuple[Figure | N
             if data.empty:
                 notes.append(f"quantization_comparison: no {column} values")
                 continue
-            if column == "latency_ms":
+            if column == "latency_ms" or (column == "size_kb" and _wide(data[column])):  # dots on a log axis
                 sns.stripplot(data=data, y="model", x=column, hue="variant", hue_order=variants, order=models,
                               palette=palette, ax=ax, orient="h", dodge=True, jitter=False, size=4.5,
                               marker="o", linewidth=0.4, edgecolor="k", legend=False)  # fmt: skip

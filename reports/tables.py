@@ -26,7 +26,7 @@ from reports.metrics import latency_metric, metric_info
 from reports.run_data import RunData
 
 VARIANT_ORDER = ["fp32", "int8_dynamic", "int8_static", "int8_static_aa", "int8_qat"]
-KIND_ORDER = {"baseline": 0, "nas": 1, "distilled": 2}
+KIND_ORDER = {"reference": -1, "baseline": 0, "nas": 1, "distilled": 2}  # reference: the linear reference
 MODEL_COLUMNS = [
     "model", "kind", "variant", "seeds", "test_accuracy_pct", "test_accuracy_std_pct", "test_macro_f1_pct",
     "accuracy_delta_pts", "accuracy_source", "onnx_test_accuracy_pct", "val_accuracy_pct", "proxy_val_accuracy_pct",
@@ -53,7 +53,9 @@ def column_legend(run: RunData) -> dict[str, str]:
     machine = machine_text(run) or "the quantization machine"
     return {
         "model": "model name: baselines by name, search survivors nas-<hash of the spec>, distilled students <name>-kd",
-        "kind": "baseline, nas (a survivor of the search, trained from scratch) or distilled (trained from a teacher)",
+        "kind": "reference (the linear reference: logistic regression on per-band mean/std/max of the same "
+        "features), baseline, nas (a survivor of the search, trained from scratch) or distilled (trained from a "
+        "teacher)",
         "variant": "deployment variant: fp32 ONNX, or INT8 (dynamic: weights only; static: QDQ with calibration; "
         "static_aa: accuracy-aware, some layers kept fp32; qat: quantization-aware fine-tuning)",
         "seeds": "training seeds behind the accuracy (INT8 variants: the first seed's model only)",
@@ -144,7 +146,8 @@ def _trained_row(run: RunData, trained: dict[str, Any], kind: str) -> dict[str, 
     seeds = int(trained["seeds"]) if _finite(trained.get("seeds")) else 1
     latency, device = _journal_latency(run, trained.get("spec"))
     return {
-        "model": trained["model"], "kind": trained.get("kind", kind), "variant": "fp32", "seeds": seeds,
+        "model": trained["model"], "kind": trained["kind"] if isinstance(trained.get("kind"), str) else kind,
+        "variant": "fp32", "seeds": seeds,
         "test_accuracy_pct": _pct(trained.get("test_accuracy_mean")),
         "test_accuracy_std_pct": _pct(trained.get("test_accuracy_std")) if seeds > 1 else math.nan,
         "test_macro_f1_pct": _pct(trained.get("test_macro_f1_mean")), "accuracy_delta_pts": math.nan,
@@ -153,9 +156,15 @@ def _trained_row(run: RunData, trained: dict[str, Any], kind: str) -> dict[str, 
         "proxy_val_accuracy_pct": _pct(trained.get("proxy_accuracy")), "params": trained.get("params"),
         "macs_m": trained.get("macs_m"), "size_kb": trained.get("size_kb"),
         "size_source": "fp32 weights after BN folding", "latency_ms": latency, "latency_p90_ms": math.nan,
-        "latency_source": f"table prediction: {device}" if device else "not measured",
+        "latency_source": f"table prediction: {device}" if device else _unmeasured(trained),
         "table_latency_ms": latency, "table_device": device, "spec": trained.get("spec"),
     }  # fmt: skip
+
+
+def _unmeasured(trained: dict[str, Any]) -> str:
+    if trained.get("kind") == "reference":
+        return "none: the linear reference is not exported"
+    return "not measured"
 
 
 def model_comparison(run: RunData) -> pd.DataFrame:

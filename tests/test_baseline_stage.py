@@ -28,8 +28,14 @@ def test_baseline_run_writes_models_metrics_and_results(tmp_path, capsys):
     assert main(argv) == 0, capsys.readouterr().err
     with open(out / "baseline_results.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [r["model"] for r in rows] == ["dscnn"] and rows[0]["seeds"] == "2" and rows[0]["dataset"] == "synthetic"
+    assert [r["model"] for r in rows] == ["dscnn", "linear"] and rows[0]["seeds"] == "2"
+    assert rows[0]["dataset"] == "synthetic" and [r["kind"] for r in rows] == ["baseline", "reference"]
     assert 0 <= float(rows[0]["test_accuracy_mean"]) <= 1 and float(rows[0]["params"]) > 0
+    linear = rows[1]
+    assert 0 <= float(linear["test_accuracy_mean"]) <= 1 and linear["seeds"] == "1" and "logistic" in linear["spec"]
+    printed = capsys.readouterr().out
+    assert "(linear reference)" in printed and "linear reference (" in printed  # its line, and the verdict
+    assert json.loads((out / "models" / "linear" / "metrics.json").read_text())["c"] > 0
     metrics = json.loads((out / "models" / "dscnn" / "metrics.json").read_text())
     assert metrics["test"]["accuracy"]["n"] == 2 and len(metrics["runs"]) == 2
     assert "confusion_matrix" in metrics["runs"][0]["test"]

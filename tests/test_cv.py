@@ -87,6 +87,22 @@ def test_paired_comparison_over_the_same_folds_and_seeds():
     assert rows["b"]["delta_accuracy_pts_mean"] == pytest.approx(100 * np.mean(np.subtract(acc_b, acc_a)))
     assert rows["b"]["wilcoxon_p"] == pytest.approx(wilcoxon(np.subtract(acc_b, acc_a)).pvalue)
     assert rows["a"]["wilcoxon_p"] is None and rows["b"]["protocol"].endswith("mean +- std over folds and seeds")
+    assert "linear" not in rows and rows["a"]["delta_vs_linear_pts_mean"] is None
+
+
+def test_paired_comparison_with_the_linear_reference_fold_by_fold():
+    acc_a = {(1, 0): 0.80, (1, 1): 0.90, (2, 0): 0.70, (2, 1): 0.60, (3, 0): 0.95, (3, 1): 0.85}
+    linear = [0.50, 0.70, 0.80]
+    results = [{"model": "a", "fold": f, "seed": k, "test_accuracy": v, "test_macro_f1": v}
+               for (f, k), v in acc_a.items()]  # fmt: skip
+    results += [{"model": "linear", "fold": f, "seed": "", "test_accuracy": v, "test_macro_f1": v}
+                for f, v in enumerate(linear, start=1)]  # fmt: skip
+    rows = {r["model"]: r for r in summarise(results, ["a"], "leave-one-speaker-out CV")}
+    per_fold = np.array([0.85, 0.65, 0.90]) - linear  # seeds averaged within each fold first
+    assert rows["a"]["delta_vs_linear_pts_mean"] == pytest.approx(100 * per_fold.mean())
+    assert rows["a"]["wilcoxon_p_vs_linear"] == pytest.approx(wilcoxon(per_fold).pvalue)
+    assert rows["linear"]["folds"] == 3 and rows["linear"]["seeds"] == 1
+    assert rows["linear"]["test_accuracy_mean"] == pytest.approx(np.mean(linear))
 
 
 def test_a_killed_cv_run_resumes_without_training_a_finished_unit_again(tmp_path):
@@ -108,6 +124,6 @@ def test_a_killed_cv_run_resumes_without_training_a_finished_unit_again(tmp_path
     assert all(p.stat().st_mtime_ns == t for p, t in finished.items())  # finished units were not trained again
     with open(tmp_path / "run" / "cv_results.csv") as f:
         rows = list(csv.DictReader(f))
-    assert sorted((r["model"], int(r["fold"])) for r in rows) == sorted((m, f) for m in ("dscnn", "tiny")
+    assert sorted((r["model"], int(r["fold"])) for r in rows) == sorted((m, f) for m in ("dscnn", "tiny", "linear")
                                                                         for f in range(1, 11))  # fmt: skip
-    assert "official 10-fold CV" in done.stdout and "vs dscnn" in done.stdout
+    assert "official 10-fold CV" in done.stdout and "vs dscnn" in done.stdout and "vs linear" in done.stdout

@@ -128,6 +128,22 @@ def test_model_table_takes_each_number_from_its_source(tmp_path):
     assert missing_parts(run)[0].startswith("search results")
 
 
+def test_the_linear_reference_leads_the_table_and_is_never_bold(tmp_path):
+    write_base(tmp_path)
+    models = [{"name": "tiny", "kind": "baseline", "spec": "c16k3s1-h0d0", "accuracy": 0.8}]
+    write_trained(tmp_path, models, variants=("fp32", "int8_static"), seeds=3, linear=0.9)
+    run = load_run(tmp_path)
+    table = model_comparison(run)
+    assert table[["model", "kind", "variant"]].values.tolist() == [
+        ["linear", "reference", "fp32"], ["tiny", "baseline", "fp32"], ["tiny", "baseline", "int8_static"],
+    ]  # fmt: skip
+    linear = table.iloc[0]
+    assert linear["test_accuracy_pct"] == pytest.approx(90.0) and linear["latency_source"].startswith("none: the linear")
+    tex = latex_table(table, model_caption(run, table))
+    assert "90.0" in tex and "\\textbf{90.0" not in tex  # the yardstick, not a contender
+    assert "\\textbf{80.0\\,$\\pm$\\,1.0}" in tex and "\\textbf{1.9}" not in tex  # tiny is the best model
+
+
 def test_model_table_without_quantization_uses_the_table_prediction(tmp_path):
     objectives, constraints = standard_problem()
     write_base(tmp_path)
