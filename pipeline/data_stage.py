@@ -163,6 +163,7 @@ def prepare_features(cfg: PipelineConfig, run_dir: Path) -> Features:
         config=cfg.features,
         cache_key=cache.key,
         cache_hit=cache.hit,
+        cache_folder=cache.folder,
     )
     summary["data_fingerprint"] = features.fingerprint
     if held is not None:

@@ -105,13 +105,20 @@ def _settings(job: TrainJob, data: str, teacher: Teacher | None) -> dict[str, An
 def _check_same(folder: Path, stored: dict[str, Any], settings: dict[str, Any]) -> None:
     changed = [f"{section}: {stored.get(section)!r} -> {settings[section]!r}" for section in ("spec", "data", "distill")
                if stored.get(section) != settings[section]]  # fmt: skip
-    old_train, new_train = stored.get("train", {}), settings["train"]
-    changed += [f"train.{k}: {old_train.get(k)!r} -> {v!r}" for k, v in new_train.items() if old_train.get(k) != v]
+    defaults = _as_json(asdict(TrainConfig()))  # a field added since the run was stored had its default then
+    old_train, new_train = stored.get("train", {}), _as_json(settings["train"])
+    changed += [f"train.{k}: {old_train.get(k, defaults.get(k))!r} -> {v!r}" for k, v in new_train.items()
+                if _as_json(old_train.get(k, defaults.get(k))) != v]  # fmt: skip
     if changed:
         raise UserError(
             f"{folder} holds a run trained with other settings ({'; '.join(changed[:4])}); "
             "use another --out, or delete that folder to train it again"
         )
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists), so stored and new settings compare equal."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def _load_teacher(ref: TeacherRef | None, features: Features) -> Teacher | None:

@@ -214,6 +214,8 @@ class AudioProblem(SearchProblem):
         proxy.pop("progress", None)  # display only
         if self.settings.proxy_device != "cuda":
             proxy.pop("deterministic", None)  # selects CUDA kernels; changes no CPU result
+        if not self.settings.proxy.wave_augment.enabled:
+            proxy.pop("wave_augment", None)  # off, as in searches written before the field existed
         settings["proxy"] = proxy
         settings["size_kb"] = SIZE_DEFINITION
         settings["devices"] = [{"name": d.name, "fingerprint": d.fingerprint} for d in self.settings.devices]

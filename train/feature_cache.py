@@ -22,8 +22,10 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -200,10 +202,43 @@ def extract_features(
     Returns:
         The memory-mapped features, validity mask and skipped files.
     """
-    key = cache_key(dataset, cfg)
+    paths = [str(c.path) for c in dataset.clips]
+    index = {"dataset": dataset.name, "root": str(dataset.root), "features": dataclasses.asdict(cfg)}
+    job = CacheJob(key=cache_key(dataset, cfg), items=paths, extract=_extract_chunk, shape=cfg.shape,
+                   desc=f"features ({dataset.name})", index=index)  # fmt: skip
+    missing = [(str(p), reason) for p, reason in dataset.missing]
+    return build_cache(job, cfg, cache_dir, jobs, progress, missing)
+
+
+@dataclass(frozen=True)
+class CacheJob:
+    """What one cache folder holds: its key, the work items, how a chunk of them is extracted.
+
+    ``extract(items, cfg, *extra)`` returns one :data:`Extracted` per item, whose features have
+    ``rows_per_item`` rows of ``shape`` (stacked on a first axis when more than one); item ``i``
+    fills cache rows ``i * rows_per_item`` onwards. ``label(item)`` names an item in the skipped list.
+    """
+
+    key: str
+    items: list
+    extract: Callable[..., list[Extracted]]
+    shape: tuple[int, ...]
+    desc: str
+    index: dict
+    rows_per_item: int = 1
+    extra: tuple = ()
+    label: Callable[[Any], str] = str
+
+
+def build_cache(
+    job: CacheJob, cfg: FeatureConfig, cache_dir: str | Path, jobs: int, progress: bool,
+    missing: list[tuple[str, str]] | None = None,
+) -> FeatureCache:  # fmt: skip
+    """Load the cache folder of ``job`` or extract it into a temporary folder and rename it into place."""
+    key = job.key
     root = Path(cache_dir) / "features"
     folder = root / key
-    missing = [(str(p), reason) for p, reason in dataset.missing]
+    missing = missing or []
     remove_stale_tmp_dirs(root)  # left by killed runs; never a young one another run may be writing
     if folder.exists():
         inode = folder.stat().st_ino
@@ -215,49 +250,7 @@ def extract_features(
     root.mkdir(parents=True, exist_ok=True)
     tmp = make_temp_folder(root, f"{TMP_PREFIX}{key}-")
     try:
-        n = len(dataset.clips)
-        x = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float32, shape=(n, *cfg.shape))
-        _allocate(tmp / "features.npy", root)
-        valid = np.zeros(n, dtype=bool)
-        skipped: list[tuple[str, str]] = []  # unreadable files (missing ones are added on load)
-        paths = [str(c.path) for c in dataset.clips]
-        chunks = [paths[i : i + CHUNK_SIZE] for i in range(0, n, CHUNK_SIZE)]
-        n_jobs = 1 if len(chunks) <= 1 else worker_count(jobs, len(chunks), f"chunks of {CHUNK_SIZE} files")
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(ParentBound(_extract_chunk))(chunk, cfg) for chunk in chunks
-        )
-        bar = progress_bar(total=n, desc=f"features ({dataset.name})", unit="file", disable=not progress)
-        row = 0
-        seconds: list[float] = []
-        for chunk_result in results:
-            for feats, reason, duration_s in chunk_result:
-                if feats is None:
-                    skipped.append((paths[row], reason))
-                else:
-                    x[row] = feats
-                    valid[row] = True
-                    seconds.append(duration_s)
-                row += 1
-            bar.update(len(chunk_result))
-            touch(tmp)  # still being written: not stale for other runs
-        bar.close()
-        x.flush()
-        del x
-        np.save(tmp / "valid.npy", valid)
-        index = {
-            "version": CACHE_VERSION,
-            "key": key,
-            "dataset": dataset.name,
-            "root": str(dataset.root),
-            "n_clips": n,
-            "shape": list(cfg.shape),
-            "features": dataclasses.asdict(cfg),
-            "skipped": skipped,
-            "durations": _durations(seconds, cfg.clip_seconds),
-        }
-        (tmp / "index.json").write_text(json.dumps(index, indent=1))
-        for written in ("features.npy", "valid.npy", "index.json", "."):  # on disk before the folder counts
-            fsync_path(tmp / written)
+        _write(tmp, job, cfg, root, jobs, progress)
         try:
             os.replace(tmp, folder)
             fsync_path(root)
@@ -274,3 +267,42 @@ def extract_features(
         ) from None
     cache.hit = False
     return cache
+
+
+def _write(tmp: Path, job: CacheJob, cfg: FeatureConfig, root: Path, jobs: int, progress: bool) -> None:
+    """Extract every item of ``job`` into ``tmp`` (features.npy, valid.npy, index.json), flushed to disk."""
+    k = job.rows_per_item
+    n_items = len(job.items)
+    n = n_items * k
+    x = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float32, shape=(n, *job.shape))
+    _allocate(tmp / "features.npy", root)
+    valid = np.zeros(n, dtype=bool)
+    skipped: list[tuple[str, str]] = []  # unreadable files (missing ones are added on load)
+    chunks = [job.items[i : i + CHUNK_SIZE] for i in range(0, n_items, CHUNK_SIZE)]
+    n_jobs = 1 if len(chunks) <= 1 else worker_count(jobs, len(chunks), f"chunks of {CHUNK_SIZE} files")
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(ParentBound(job.extract))(chunk, cfg, *job.extra) for chunk in chunks
+    )
+    bar = progress_bar(total=n_items, desc=job.desc, unit="file", disable=not progress)
+    item = 0
+    seconds: list[float] = []
+    for chunk_result in results:
+        for feats, reason, duration_s in chunk_result:
+            if feats is None:
+                skipped.append((job.label(job.items[item]), reason))
+            else:
+                x[item * k : (item + 1) * k] = feats.reshape(k, *job.shape)
+                valid[item * k : (item + 1) * k] = True
+                seconds.append(duration_s)
+            item += 1
+        bar.update(len(chunk_result))
+        touch(tmp)  # still being written: not stale for other runs
+    bar.close()
+    x.flush()
+    del x
+    np.save(tmp / "valid.npy", valid)
+    index = {"version": CACHE_VERSION, "key": job.key, **job.index, "n_clips": n, "shape": list(job.shape),
+             "skipped": skipped, "durations": _durations(seconds, cfg.clip_seconds)}  # fmt: skip
+    (tmp / "index.json").write_text(json.dumps(index, indent=1))
+    for written in ("features.npy", "valid.npy", "index.json", "."):  # on disk before the folder counts
+        fsync_path(tmp / written)

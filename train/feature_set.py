@@ -34,6 +34,8 @@ class Features:
         config: The feature settings.
         cache_key: Key of the feature cache folder.
         cache_hit: Whether the features came from an existing cache.
+        cache_folder: The cache folder (None for features built in memory); its parent's parent
+            is the cache root, where augmented copies are kept (:mod:`train.augment_cache`).
     """
 
     x: np.ndarray
@@ -47,6 +49,7 @@ class Features:
     config: FeatureConfig
     cache_key: str
     cache_hit: bool
+    cache_folder: Path | None = None
 
     @property
     def n_classes(self) -> int:
@@ -129,4 +132,5 @@ def load_features(run_dir: str | Path) -> Features:
         config=FeatureConfig(**summary["features"]),
         cache_key=summary["cache_key"],
         cache_hit=True,
+        cache_folder=folder,
     )

@@ -9,12 +9,14 @@ and non-blocking copies on CUDA. Audio is never decoded here.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
+from train.augment_cache import AugmentedCopies
 from train.feature_set import Features
 
 _LOAD_CHUNK_ROWS = 4096  # rows normalised at a time while loading a split into memory
@@ -86,6 +88,43 @@ class SplitData:
 
     def _read(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x, _ = self.features.batch(self.rows[positions])
+        return x, positions
+
+
+class AugmentedSplitData(SplitData):
+    """Training rows that each come, per visit, clean or as one of their cached augmented copies.
+
+    Positions ``0 .. len - 1`` are the clean rows; position ``p + v * len`` (``v = 1 .. copies``)
+    is copy ``v - 1`` of the clip at position ``p``. A trainer draws one version per clip and epoch
+    and passes those positions as ``order`` to :meth:`batches`. Held in memory (clean and copies in
+    one tensor) when it fits in ``max_mb``, else streamed from both memmaps.
+    """
+
+    def __init__(
+        self, features: Features, rows: np.ndarray, copies: AugmentedCopies, device: torch.device, max_mb: float
+    ) -> None:  # fmt: skip
+        self.features = features
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.device = device
+        self.versions = copies.copies + 1
+        n_copies = copies.copies
+        self.copy_view = dataclasses.replace(features, x=copies.x, y=np.repeat(features.y, n_copies))
+        self.copy_rows = np.concatenate([copies.rows(self.rows, np.full(len(self.rows), k)) for k in range(n_copies)])
+        labels = np.asarray(features.y[self.rows], dtype=np.int64)
+        self.y = torch.from_numpy(np.tile(labels, self.versions)).to(device)
+        n_bytes = len(self.rows) * self.versions * int(np.prod(features.x.shape[1:])) * 4
+        self.x = None
+        if n_bytes <= max_mb * 2**20:
+            self.x = torch.cat([_load(features, self.rows, device), _load(self.copy_view, self.copy_rows, device)])
+
+    def _read(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self.rows)
+        clean = positions < n
+        x = np.empty((len(positions), *self.features.input_shape), dtype=np.float32)
+        if clean.any():
+            x[clean] = self.features.batch(self.rows[positions[clean]])[0]
+        if not clean.all():
+            x[~clean] = self.copy_view.batch(self.copy_rows[positions[~clean] - n])[0]
         return x, positions
 
 

@@ -39,6 +39,69 @@ class SpecAugmentConfig:
         return (self.freq_masks > 0 and self.freq_mask_bins > 0) or (self.time_masks > 0 and self.time_mask_frames > 0)
 
 
+MAX_AUGMENT_COPIES = 32
+AUGMENT_RANGES = {  # wave_augment field -> (lowest, highest) value a range may take
+    "snr_db": (-10.0, 100.0),
+    "gain_db": (-40.0, 40.0),
+    "speed": (0.5, 2.0),
+    "pitch_semitones": (-12.0, 12.0),
+}
+
+
+@dataclass(frozen=True)
+class WaveAugmentConfig:
+    """How many augmented copies of each clip to cache, and how each is perturbed; off by default.
+
+    A range ``(low, high)`` draws uniformly; ``(x, x)`` fixes the value; the neutral value (1 for
+    speed, 0 for the others) or a ``noise_prob`` of 0 turns a perturbation off.
+    """
+
+    copies: int = 0  # augmented versions of each clip, cached (0: off); training draws clean or a copy per epoch
+    speed: tuple[float, float] = (0.9, 1.1)  # playback-rate factor (tempo and pitch together)
+    pitch_semitones: tuple[float, float] = (0.0, 0.0)  # pitch shift at constant tempo (slower to make)
+    shift_s: float = 0.1  # largest time shift either way, seconds (zero-filled)
+    gain_db: tuple[float, float] = (-6.0, 6.0)
+    noise_prob: float = 0.5  # share of copies that get additive noise
+    snr_db: tuple[float, float] = (10.0, 40.0)  # signal-to-noise ratio of the added noise
+    background_dir: str | None = None  # folder of recordings used as noise instead of white noise
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, (lowest, highest) in AUGMENT_RANGES.items():
+            value = tuple(getattr(self, name))
+            if len(value) != 2 or not lowest <= value[0] <= value[1] <= highest:
+                raise ValueError(
+                    f"train.wave_augment.{name} must be a range [low, high] with {lowest:g} <= low <= high <= "
+                    f"{highest:g}, got {list(value)}"
+                )
+            object.__setattr__(self, name, (float(value[0]), float(value[1])))
+        if not 0 <= self.copies <= MAX_AUGMENT_COPIES or int(self.copies) != self.copies:
+            raise ValueError(
+                f"train.wave_augment.copies must be a whole number in 0..{MAX_AUGMENT_COPIES}, got {self.copies}"
+            )
+        if not 0 <= self.noise_prob <= 1:
+            raise ValueError(f"train.wave_augment.noise_prob must be in [0, 1], got {self.noise_prob}")
+        if not 0 <= self.shift_s <= 5:
+            raise ValueError(f"train.wave_augment.shift_s must be in [0, 5] seconds, got {self.shift_s}")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether copies are made."""
+        return self.copies > 0
+
+    def check_clip(self, clip_seconds: float) -> None:
+        """Refuse a shift that the clip length cannot hold (it would leave a copy mostly silence).
+
+        Raises:
+            ValueError: ``shift_s`` is half the clip length or more.
+        """
+        if self.enabled and self.shift_s >= clip_seconds / 2:
+            raise ValueError(
+                f"train.wave_augment.shift_s ({self.shift_s:g} s) must be less than half the clip "
+                f"(features.clip_seconds={clip_seconds:g} s)"
+            )
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How a model is trained; the defaults suit the short NAS accuracy proxy on CPU."""
@@ -53,6 +116,7 @@ class TrainConfig:
     early_stopping_patience: int | None = None  # stop after this many epochs without val macro-F1 gain (None/0: off)
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
     mixup_alpha: float = 0.0  # mixup Beta(alpha, alpha) parameter (0: off)
+    wave_augment: WaveAugmentConfig = field(default_factory=WaveAugmentConfig)  # cached waveform copies (0: off)
     device: str = "auto"  # auto (cuda when available) | cpu | cuda
     amp: str = "auto"  # auto (bf16 or fp16 on CUDA, off on CPU) | off | fp16 | bf16 (the last two need CUDA)
     deterministic: bool = True  # on CUDA: deterministic cuDNN/cuBLAS kernels while training (train.device); CPU: no-op

@@ -199,14 +199,23 @@ class _Run:
                 f"shape {features.input_shape}; turn spec_augment off"
             )
         self.teacher = _prepare_teacher(teacher, model, features, device)
-        augmented = cfg.spec_augment.enabled or cfg.mixup_alpha > 0
+        augmented = cfg.spec_augment.enabled or cfg.mixup_alpha > 0 or cfg.wave_augment.enabled
         self.cache_teacher_logits = teacher is not None and not augmented and _CACHE_TEACHER_LOGITS
         self.teacher_logits: torch.Tensor | None = None  # float32 (n_train, n_classes) on the device, when cached
         _seed_torch(cfg.seed, device)
         if cfg.reinit:  # before moving, so a model built on the CPU starts equal on every device
             reset_parameters(model)
         self.model = model.to(device)
-        self.train_data = SplitData(features, select_train_rows(features, cfg), device, cfg.in_memory_max_mb)
+        train_rows = select_train_rows(features, cfg)
+        self.copies = None
+        if cfg.wave_augment.enabled:
+            from train.augment_cache import copies_for  # made by the features stage; read here
+            from train.loader import AugmentedSplitData
+
+            self.copies = copies_for(features, cfg.wave_augment)
+            self.train_data = AugmentedSplitData(features, train_rows, self.copies, device, cfg.in_memory_max_mb)
+        else:
+            self.train_data = SplitData(features, train_rows, device, cfg.in_memory_max_mb)
         self.val_data = SplitData(features, features.splits.val, device, cfg.in_memory_max_mb)
         self.steps_per_epoch = max(1, len(self.train_data) // cfg.batch_size)
         total_steps = cfg.epochs * self.steps_per_epoch
@@ -222,6 +231,8 @@ class _Run:
             "input_shape": list(features.input_shape),
             "n_train": len(self.train_data),
         }
+        if self.copies is not None:
+            self.data_info["augmented_copies"] = self.copies.key
         self.distill_info = None if teacher is None else teacher.checkpoint_info()
         self.epoch = 0
         self.best: dict[str, float] = {"epoch": 0, "val_macro_f1": -math.inf, "val_accuracy": 0.0}
@@ -272,6 +283,8 @@ class _Run:
         start_s = time.perf_counter()
         order = self.rng.permutation(len(self.train_data))
         order = order[: self.steps_per_epoch * cfg.batch_size]  # drop the last incomplete batch
+        if self.copies is not None:  # each clip clean or one of its copies, drawn per epoch
+            order = order + len(self.train_data) * self.rng.integers(0, self.copies.copies + 1, size=len(order))
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.long, device=self.device)
         positions = None if self.teacher_logits is None else torch.from_numpy(order).to(self.device)
@@ -435,7 +448,9 @@ class _Run:
 
     def _check_compatible(self, path: Path, saved: dict[str, Any]) -> None:
         current = dataclasses.asdict(self.cfg)
-        changed = sorted(k for k in current if k not in RESUME_FREE_FIELDS and saved["train"].get(k) != current[k])
+        defaults = dataclasses.asdict(TrainConfig())  # a field added since the checkpoint had its default then
+        changed = sorted(k for k in current if k not in RESUME_FREE_FIELDS
+                         and saved["train"].get(k, defaults[k]) != current[k])  # fmt: skip
         changed += [f"data.{k}" for k in self.data_info if saved["data"].get(k) != self.data_info[k]]
         changed += _distill_changes(saved.get("distill"), self.distill_info)
         if changed:
