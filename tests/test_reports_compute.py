@@ -138,7 +138,8 @@ def test_the_linear_reference_leads_the_table_and_is_never_bold(tmp_path):
         ["linear", "reference", "fp32"], ["tiny", "baseline", "fp32"], ["tiny", "baseline", "int8_static"],
     ]  # fmt: skip
     linear = table.iloc[0]
-    assert linear["test_accuracy_pct"] == pytest.approx(90.0) and linear["latency_source"].startswith("none: the linear")
+    assert linear["test_accuracy_pct"] == pytest.approx(90.0)
+    assert linear["latency_source"].startswith("none: the linear")
     tex = latex_table(table, model_caption(run, table))
     assert "90.0" in tex and "\\textbf{90.0" not in tex  # the yardstick, not a contender
     assert "\\textbf{80.0\\,$\\pm$\\,1.0}" in tex and "\\textbf{1.9}" not in tex  # tiny is the best model
