@@ -25,7 +25,7 @@ def test_readme_example_runs(tmp_path, monkeypatch, capsys):
     namespace: dict = {}
     exec(compile(_readme_example(), "README.md", "exec"), namespace)
     table = namespace["baselines"]
-    assert isinstance(table, pd.DataFrame) and list(table["model"]) == ["dscnn"]
+    assert isinstance(table, pd.DataFrame) and list(table["model"]) == ["dscnn", "linear"]  # and the linear reference
     assert "test_accuracy_mean" in capsys.readouterr().out
     run = tmp_path / "runs" / "notebook"
     assert (run / "baseline_results.csv").is_file() and (run / "stages.jsonl").is_file()
