@@ -17,7 +17,7 @@ from pipeline.config import PipelineConfig
 from pipeline.final_training import TrainJob, train_and_test
 from search_spaces import get_baseline, profile
 from train.feature_set import Features, load_features
-from train.linear_reference import fit_linear_reference
+from train.linear_reference import C_GRID, fit_linear_reference
 from train.metrics import aggregate_metrics
 from train.train_config import TrainConfig
 
@@ -45,6 +45,7 @@ def _write_model_metrics(run_dir: Path, name: str, records: list[dict[str, Any]]
         "train_wall_s": aggregate_metrics([{"wall_s": r["train"]["wall_s"]} for r in records])["wall_s"],
         "best_val_macro_f1": aggregate_metrics([{"f1": r["train"]["best_val_macro_f1"]} for r in records])["f1"],
         "epochs": cfg.train.epochs,
+        "recipe": cfg.train.recipe(),
         "runs": records,
     }
     atomic_write_json(run_dir / "models" / name / "metrics.json", summary)
@@ -52,12 +53,14 @@ def _write_model_metrics(run_dir: Path, name: str, records: list[dict[str, Any]]
 
 
 LINEAR = "linear"  # the linear reference's name in the results
+PER_SPEAKER_TABLE = "per_speaker_accuracy.csv"
 
 RESULT_COLUMNS = [
     "model", "kind", "dataset", "split", "seeds", "params", "size_kb", "macs_m", "test_accuracy_mean",
     "test_accuracy_std", "test_macro_f1_mean", "test_macro_f1_std", "val_macro_f1_mean", "train_wall_s_mean",
-    "epochs", "spec",
+    "epochs", "recipe", "spec",
 ]  # fmt: skip
+PER_SPEAKER_COLUMNS = ["model", "kind", "speaker", "n_test_clips", "test_accuracy_mean", "test_accuracy_std", "seeds"]
 
 
 def _row(s: dict) -> list[Any]:
@@ -65,8 +68,27 @@ def _row(s: dict) -> list[Any]:
     return [
         s["model"], s["kind"], s["dataset"], s["split_protocol"], len(s["seeds"]), s["params"], round(s["size_kb"], 1),
         round(s["macs_m"], 2), acc["mean"], acc["std"], f1["mean"], f1["std"], s["best_val_macro_f1"]["mean"],
-        round(s["train_wall_s"]["mean"], 1), s["epochs"], s["spec"],
+        round(s["train_wall_s"]["mean"], 1), s["epochs"], s.get("recipe", ""), s["spec"],
     ]  # fmt: skip
+
+
+def _per_speaker_rows(summaries: list[dict]) -> list[list[Any]]:
+    """One row per (model, test speaker or source): where each model fails."""
+    rows = []
+    for s in summaries:
+        for speaker, stat in s["test"].get("per_speaker", {}).items():
+            acc = stat["accuracy"]
+            rows.append([s["model"], s["kind"], speaker, int(stat["n"]["mean"]), acc["mean"], acc["std"],
+                         len(s["seeds"])])  # fmt: skip
+    return rows
+
+
+def _write_table(path: Path, columns: list[str], rows: list[list[Any]]) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
 
 
 def linear_summary(features: Features) -> dict[str, Any] | None:
@@ -77,11 +99,14 @@ def linear_summary(features: Features) -> dict[str, Any] | None:
         print(f"  linear reference left out: {exc}", flush=True)
         return None
     one = {"accuracy": ref.test["accuracy"], "macro_f1": ref.test["macro_f1"]}
+    if "per_speaker" in ref.test:
+        one["per_speaker"] = ref.test["per_speaker"]
     return {
         "model": LINEAR, "kind": "reference", "spec": ref.spec, "dataset": features.dataset,
         "split_protocol": features.splits.protocol, "params": ref.params, "size_kb": ref.size_kb,
         "macs_m": ref.params / 1e6, "seeds": [0], "test": aggregate_metrics([one]),
         "train_wall_s": {"mean": ref.wall_s, "std": None}, "best_val_macro_f1": {"mean": None}, "epochs": "",
+        "recipe": f"C in {', '.join(f'{c:g}' for c in C_GRID)} chosen on validation",
         "val_accuracy": ref.val_accuracy, "c": ref.c, "test_metrics": ref.test,
     }  # fmt: skip
 
@@ -128,11 +153,10 @@ def run_baselines(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> l
     ]
     reference = _write_linear(run_dir, load_features(run_dir)) if cfg.baseline.linear_reference else None
     summaries += [reference] if reference else []
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(RESULT_COLUMNS)
-    writer.writerows(_row(s) for s in summaries)
-    atomic_write_text(run_dir / "baseline_results.csv", buf.getvalue())
+    _write_table(run_dir / "baseline_results.csv", RESULT_COLUMNS, [_row(s) for s in summaries])
+    per_speaker = _per_speaker_rows(summaries)
+    if per_speaker:
+        _write_table(run_dir / PER_SPEAKER_TABLE, PER_SPEAKER_COLUMNS, per_speaker)
     write_column_legend(run_dir)
     return summaries
 
@@ -169,8 +193,22 @@ def summary(summaries: list[dict], run_dir: Path) -> list[str]:
             f"{f1['mean']:.4f} +- {f1['std'] or 0:.4f}, {s['params']} params, {s['size_kb']:.1f} KB, "
             f"{s['macs_m']:.1f} M MACs" + (" (linear reference)" if s.get("kind") == "reference" else "")
         )
-    lines += reference_lines(summaries)
-    return [*lines, f"results in {run_dir}/baseline_results.csv and {run_dir}/models/"]
+    lines += reference_lines(summaries) + worst_speaker_lines(summaries)
+    tables = "baseline_results.csv" + (f", {PER_SPEAKER_TABLE}" if (run_dir / PER_SPEAKER_TABLE).is_file() else "")
+    return [*lines, f"results in {run_dir}/ ({tables}) and {run_dir}/models/"]
+
+
+def worst_speaker_lines(summaries: list[dict]) -> list[str]:
+    """Each CNN's worst test speaker (or source) where the test split holds more than one."""
+    lines = []
+    for s in summaries:
+        speakers = s["test"].get("per_speaker", {})
+        if len(speakers) < 2 or s.get("kind") == "reference":
+            continue
+        worst = min(speakers, key=lambda k: speakers[k]["accuracy"]["mean"])
+        lines.append(f"{s['model']:>7}: worst test speaker {worst} ({100 * speakers[worst]['accuracy']['mean']:.1f}% "
+                     f"of {int(speakers[worst]['n']['mean'])} clips)")  # fmt: skip
+    return lines
 
 
 def reference_lines(summaries: list[dict]) -> list[str]:

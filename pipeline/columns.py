@@ -28,7 +28,16 @@ TABLES: dict[str, dict[str, str]] = {
         "val_macro_f1_mean": "validation macro-F1 of the selected (best validation) epoch, mean over seeds",
         "train_wall_s_mean": "training wall time per run (s), mean over seeds",
         "epochs": "training epochs",
+        "recipe": "training settings that shape the result (train.*; the linear reference: how C was chosen)",
         "spec": "canonical architecture string (the linear reference: what it is)",
+    },
+    "per_speaker_accuracy.csv": {
+        "model": "baseline name, or linear (the linear reference)",
+        "kind": "baseline | reference",
+        "speaker": "test speaker or recording source (the dataset's speaker id; fs<id> for UrbanSound8K)",
+        "n_test_clips": "test clips of that speaker",
+        "test_accuracy_mean": f"accuracy on that speaker's test clips; {_PM}",
+        "seeds": "training runs averaged",
     },
     "survivors.csv": {
         "name": "model name of the survivor (nas- + a hash of its spec)",

@@ -20,6 +20,7 @@ from train.datasets.registry import dataset_root
 from train.datasets.synthetic import generate_synthetic
 from train.feature_cache import extract_features
 from train.feature_set import Features
+from train.features import FeatureConfig
 from train.normalization import compute_normalization
 from train.splits import make_splits
 
@@ -76,14 +77,14 @@ def _check_bad_share(
         )
 
 
-def _warn_cropped(durations: dict, n_valid: int, clip_seconds: float) -> None:
-    """Say so when the fixed clip length leaves out much of many files (ESC-50 clips are 5 s)."""
+def _warn_cropped(durations: dict, n_valid: int, features: FeatureConfig) -> None:
+    """Say so when the fixed clip length leaves out part of many files (ESC-50 clips are 5 s)."""
     n_cropped = int(durations.get("n_cropped", 0))
     if n_valid and n_cropped / n_valid >= 0.1:
         log.warning(
             "%d of %d clips are longer than features.clip_seconds=%g s (median %.2f s, longest %.2f s) and were "
-            "centre-cropped to it; set features.clip_seconds in a --config file to use more of each clip",
-            n_cropped, n_valid, clip_seconds, durations["median_s"], durations["max_s"],
+            "cropped to it (features.crop=%s); set features.clip_seconds in a --config file to use more of each clip",
+            n_cropped, n_valid, features.clip_seconds, durations["median_s"], durations["max_s"], features.crop,
         )  # fmt: skip
 
 
@@ -117,7 +118,7 @@ def prepare_features(cfg: PipelineConfig, run_dir: Path) -> Features:
     if held is None:  # the list the refusal below points at; a folder holding another run's data keeps its own
         atomic_write_text(run_dir / "skipped_files.csv", skipped_csv)
     _check_bad_share(cache.skipped, n_total, cfg, run_dir, listed=held is None)
-    _warn_cropped(cache.durations, int(cache.valid.sum()), cfg.features.clip_seconds)
+    _warn_cropped(cache.durations, int(cache.valid.sum()), cfg.features)
 
     classes = dataset.classes
     y = np.array([classes.index(c.label) for c in dataset.clips], dtype=np.int64)

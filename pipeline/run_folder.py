@@ -24,6 +24,9 @@ def default_run_dir(cfg: PipelineConfig, mode: str = "nas") -> Path:
 
 SHARED_SECTIONS = ("data", "features", "run")  # what every stage of one run folder shares (seed, cache, ...)
 
+# Settings whose default changed: the value a run folder recorded without the field was made with.
+FORMER_DEFAULTS = {"features": {"db_reference": "absolute"}}
+
 
 def run_folder_config(stage: Stage, out: str | None) -> dict[str, Any]:
     """The settings a mode starts from: the run folder's ``config.json``.
@@ -67,6 +70,9 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     data = read_user_json(path, "run config")
     if not isinstance(data, dict):
         raise UserError(f"{path} must hold a mapping of config sections")
+    for section, former in FORMER_DEFAULTS.items():
+        if isinstance(data.get(section), dict):
+            data[section] = former | data[section]
     return data
 
 

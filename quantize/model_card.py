@@ -75,7 +75,7 @@ class ModelCard:
 
     def feature_config(self) -> FeatureConfig:
         """The feature settings as a :class:`~train.features.FeatureConfig`."""
-        return FeatureConfig(**self.features)
+        return FeatureConfig.from_saved(self.features)
 
     def normalization(self) -> Normalization:
         """The per-band normalisation as a :class:`~train.normalization.Normalization`."""

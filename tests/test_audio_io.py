@@ -73,3 +73,37 @@ def test_fix_length_centres():
     padded = fix_length(x, 14)
     assert padded.tolist() == [0, 0, *range(10), 0, 0]
     assert fix_length(x, 10) is x
+
+
+def _one_shot(sample_rate=16000, silence_s=1.3, sound_s=0.3, total_s=2.0):
+    """Silence, then a decaying noise burst (a one-shot sound's attack at ``silence_s``), then silence."""
+    rng = np.random.default_rng(0)
+    x = np.zeros(round(total_s * sample_rate), np.float32)
+    start, n = round(silence_s * sample_rate), round(sound_s * sample_rate)
+    x[start : start + n] = rng.normal(0, 0.5, n) * np.exp(-np.arange(n) / (0.05 * sample_rate))
+    return x, start
+
+
+def test_fix_length_start_keeps_the_beginning():
+    x = np.arange(10, dtype=np.float32)
+    assert fix_length(x, 6, "start").tolist() == [0, 1, 2, 3, 4, 5]
+    assert fix_length(x, 14, "start").tolist() == [0, 0, *range(10), 0, 0]  # shorter clips pad evenly, as centre
+
+
+def test_fix_length_onset_keeps_the_attack_of_a_one_shot_sound():
+    sr = 16000
+    x, attack = _one_shot(sr)
+    onset = fix_length(x, sr // 2, "onset", sr)
+    centre = fix_length(x, sr // 2, "centre", sr)
+    energy = np.sum(x**2)
+    assert np.sum(onset**2) > 0.99 * energy  # the burst is all there
+    assert np.sum(centre**2) < 0.01 * energy  # centre keeps 0.75..1.25 s: the burst is cut off
+    lead = int(np.flatnonzero(np.abs(onset) > 0)[0])
+    assert 0 < lead <= round(0.02 * sr) + 512  # the pre-roll (20 ms) and at most one onset frame before the attack
+
+
+def test_fix_length_onset_without_an_onset_keeps_the_start():
+    x = np.zeros(2000, np.float32)
+    assert np.array_equal(fix_length(x, 500, "onset", 16000), x[:500])
+    with pytest.raises(ValueError, match="sample_rate"):
+        fix_length(np.ones(2000, np.float32), 500, "onset")

@@ -138,3 +138,13 @@ def test_remove_stale_tmp_dirs_rules(tmp_path):
     assert edge.exists() and other.exists() and (tmp_path / ".tmp-file").exists()
     assert remove_stale_tmp_dirs(tmp_path / "missing") == []
     assert remove_stale_tmp_dirs(tmp_path, now=time.time() + 3600) == [edge]
+
+
+def test_the_crop_count_is_exactly_the_clips_cropped():
+    """A clip one sample longer than the clip length is cropped and counted; one exactly as long is not."""
+    from train.feature_cache import _durations
+    from train.features import FeatureConfig
+
+    cfg = FeatureConfig(clip_seconds=1.0)
+    seconds = [(cfg.n_samples + 1) / cfg.sample_rate, cfg.n_samples / cfg.sample_rate, 1.05, 0.5]
+    assert _durations(seconds, cfg)["n_cropped"] == 2

@@ -55,8 +55,28 @@ def test_other_sample_rate_and_hop():
         ({"clip_seconds": 0}, "features.clip_seconds"),
         ({"kind": "mfcc", "n_mfcc": 80}, "features.n_mfcc"),
         ({"fmax_hz": 9000}, "features.fmax_hz"),
+        ({"db_reference": "rms"}, "features.db_reference"),
     ],
 )
 def test_invalid_settings_name_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         FeatureConfig(**kwargs)
+
+
+def test_peak_reference_removes_the_recording_gain():
+    """dB re the clip's loudest bin: the same sound recorded 20 dB quieter gives the same features."""
+    peak, absolute = FeatureConfig(), FeatureConfig(db_reference="absolute")
+    loud = _tone(1000, peak)
+    quiet = loud * 0.1
+    assert compute_features(loud, peak).max() == pytest.approx(0.0, abs=1e-4)
+    np.testing.assert_allclose(compute_features(quiet, peak), compute_features(loud, peak), atol=1e-3)
+    shift = compute_features(loud, absolute) - compute_features(quiet, absolute)
+    assert np.median(shift) == pytest.approx(20.0, abs=0.1)
+    # the floor (top_db below the peak) is where it was re 1.0, shifted by the peak
+    np.testing.assert_allclose(compute_features(loud, peak), compute_features(loud, absolute)
+                               - compute_features(loud, absolute).max(), atol=1e-3)  # fmt: skip
+
+
+def test_records_from_before_db_reference_read_as_absolute():
+    assert FeatureConfig.from_saved({"n_mels": 32}).db_reference == "absolute"
+    assert FeatureConfig.from_saved({"db_reference": "peak"}).db_reference == "peak"

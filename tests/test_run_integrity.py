@@ -317,3 +317,15 @@ def test_a_later_mode_keeps_the_sections_it_does_not_use(tmp_path):
 
 def test_full_refuses_cv_before_training(cli_error):
     assert "--mode full needs them trained on the run's split" in cli_error(["--mode", "full", "--cv", "3"])
+
+
+def test_a_run_folder_from_before_db_reference_keeps_its_absolute_features(tmp_path):
+    """A config.json written before features.db_reference existed was made re 1.0; resuming it keeps that."""
+    import json
+
+    from pipeline.run_folder import read_run_config
+
+    (tmp_path / "config.json").write_text(json.dumps({"features": {"n_mels": 40}, "run": {"seed": 0}}))
+    assert read_run_config(tmp_path)["features"] == {"db_reference": "absolute", "n_mels": 40}
+    (tmp_path / "config.json").write_text(json.dumps({"features": {"db_reference": "peak"}}))
+    assert read_run_config(tmp_path)["features"]["db_reference"] == "peak"

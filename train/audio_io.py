@@ -111,13 +111,42 @@ def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
-def fix_length(samples: np.ndarray, n_samples: int) -> np.ndarray:
-    """Centre-crop or zero-pad (evenly on both sides) to exactly ``n_samples``."""
+CROPS = ("centre", "start", "onset")
+ONSET_PRE_ROLL_S = 0.02  # kept before a detected onset, so that the attack itself is not cut
+_ONSET_FFT, _ONSET_HOP = 512, 128  # onset-strength frames (32 ms, 8 ms hop at 16 kHz): fine enough for an attack
+
+
+def fix_length(samples: np.ndarray, n_samples: int, crop: str = "centre", sample_rate: int | None = None) -> np.ndarray:
+    """Crop or zero-pad (evenly on both sides) to exactly ``n_samples``.
+
+    Args:
+        samples: Mono samples.
+        n_samples: Length to return.
+        crop: Which part of a longer clip is kept: ``centre``, ``start`` (the first ``n_samples``),
+            or ``onset`` (from just before the first onset librosa detects, so that a one-shot
+            sound keeps its attack; the start when none is found).
+        sample_rate: Rate of ``samples`` in Hz; needed by ``onset``.
+    """
     n = len(samples)
     if n > n_samples:
-        start = (n - n_samples) // 2
+        start = {"centre": (n - n_samples) // 2, "start": 0}.get(crop)
+        if start is None:
+            start = min(_first_onset(samples, sample_rate), n - n_samples)
         return samples[start : start + n_samples]
     if n < n_samples:
         before = (n_samples - n) // 2
         return np.pad(samples, (before, n_samples - n - before))
     return samples
+
+
+def _first_onset(samples: np.ndarray, sample_rate: int | None) -> int:
+    """Sample where the first onset (less the pre-roll) lies, or 0 when librosa detects none."""
+    if sample_rate is None:
+        raise ValueError("fix_length(crop='onset') needs the sample_rate")
+    envelope = librosa.onset.onset_strength(y=samples, sr=sample_rate, hop_length=_ONSET_HOP, n_fft=_ONSET_FFT)
+    onsets = librosa.onset.onset_detect(
+        onset_envelope=envelope, sr=sample_rate, hop_length=_ONSET_HOP, units="samples", backtrack=True
+    )
+    if not len(onsets):
+        return 0
+    return max(0, int(onsets[0]) - round(ONSET_PRE_ROLL_S * sample_rate))

@@ -106,8 +106,9 @@ def _augment_chunk(
         except BadAudioError as exc:
             out.append((None, str(exc), 0.0))
             continue
-        copies = [compute_features(augment_clip(samples, cfg.sample_rate, cfg.n_samples, aug, row, k, noise), cfg)
-                  for k in range(aug.copies)]  # fmt: skip
+        waves = [augment_clip(samples, cfg.sample_rate, cfg.n_samples, aug, row, k, noise, cfg.crop)
+                 for k in range(aug.copies)]  # fmt: skip
+        copies = [compute_features(wave, cfg) for wave in waves]
         out.append((np.stack(copies), None, len(samples) / cfg.sample_rate))
     return out
 

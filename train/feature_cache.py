@@ -56,8 +56,8 @@ class FeatureCache:
         key: The cache key (folder name).
         folder: The cache folder.
         hit: True when the features were loaded from an existing cache.
-        durations: Of the readable files: ``n_cropped`` (longer than the clip length by more than
-            10 %, so centre-cropped), ``median_s``, ``max_s``.
+        durations: Of the readable files: ``n_cropped`` (longer than the clip length, so
+            cropped to it as ``features.crop`` says), ``median_s``, ``max_s``.
     """
 
     x: np.ndarray
@@ -94,20 +94,21 @@ def extract_file(path: str, cfg: FeatureConfig) -> Extracted:
         samples = read_audio(path, cfg.sample_rate)
     except BadAudioError as exc:
         return None, str(exc), 0.0
-    return compute_features(fix_length(samples, cfg.n_samples), cfg), None, len(samples) / cfg.sample_rate
+    fixed = fix_length(samples, cfg.n_samples, cfg.crop, cfg.sample_rate)
+    return compute_features(fixed, cfg), None, len(samples) / cfg.sample_rate
 
 
 def _extract_chunk(paths: list[str], cfg: FeatureConfig) -> list[Extracted]:
     return [extract_file(p, cfg) for p in paths]
 
 
-def _durations(seconds: list[float], clip_seconds: float) -> dict[str, float | int]:
-    """What the fixed clip length did to the files: how many were cropped, and their length."""
+def _durations(seconds: list[float], cfg: FeatureConfig) -> dict[str, float | int]:
+    """What the fixed clip length did to the files: how many were cropped (any sample left out), and their length."""
     values = np.asarray(seconds, dtype=np.float64)
     if not len(values):
         return {"n_cropped": 0, "median_s": 0.0, "max_s": 0.0}
     return {
-        "n_cropped": int((values > clip_seconds * 1.1).sum()),  # more than 10 % of a file left out
+        "n_cropped": int((np.round(values * cfg.sample_rate) > cfg.n_samples).sum()),
         "median_s": round(float(np.median(values)), 3),
         "max_s": round(float(values.max()), 3),
     }
@@ -302,7 +303,7 @@ def _write(tmp: Path, job: CacheJob, cfg: FeatureConfig, root: Path, jobs: int, 
     del x
     np.save(tmp / "valid.npy", valid)
     index = {"version": CACHE_VERSION, "key": job.key, **job.index, "n_clips": n, "shape": list(job.shape),
-             "skipped": skipped, "durations": _durations(seconds, cfg.clip_seconds)}  # fmt: skip
+             "skipped": skipped, "durations": _durations(seconds, cfg)}  # fmt: skip
     (tmp / "index.json").write_text(json.dumps(index, indent=1))
     for written in ("features.npy", "valid.npy", "index.json", "."):  # on disk before the folder counts
         fsync_path(tmp / written)

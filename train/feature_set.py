@@ -129,7 +129,7 @@ def load_features(run_dir: str | Path) -> Features:
         speakers=speakers,
         paths=clips["path"].tolist(),
         dataset=summary["dataset"],
-        config=FeatureConfig(**summary["features"]),
+        config=FeatureConfig.from_saved(summary["features"]),
         cache_key=summary["cache_key"],
         cache_hit=True,
         cache_folder=folder,

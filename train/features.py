@@ -7,7 +7,10 @@ from dataclasses import dataclass
 import librosa
 import numpy as np
 
+from train.audio_io import CROPS
+
 FEATURE_KINDS = ("logmel", "mfcc", "waveform")
+DB_REFERENCES = ("peak", "absolute")
 MAX_SAMPLE_RATE = 768_000  # the highest rate audio formats and interfaces use
 MAX_FEATURE_VALUES = 1 << 24  # per clip (64 MiB of float32): 17 min of 16 kHz waveform, far beyond any clip
 
@@ -18,7 +21,8 @@ class FeatureConfig:
 
     kind: str = "logmel"  # "logmel" (dB), "mfcc" (DCT of the dB log-mel) or "waveform" (raw samples)
     sample_rate: int = 16000  # Hz; audio is resampled to this
-    clip_seconds: float = 1.0  # clips are centre-cropped or zero-padded to this length
+    clip_seconds: float = 1.0  # longer clips are cropped (see crop), shorter ones zero-padded evenly, to this length
+    crop: str = "centre"  # part of a longer clip kept: "centre", "start" or "onset" (from its first onset)
     n_mels: int = 40  # mel bands
     n_mfcc: int = 20  # coefficients kept when kind == "mfcc"
     win_ms: float = 25.0  # analysis window
@@ -26,10 +30,17 @@ class FeatureConfig:
     fmin_hz: float = 20.0
     fmax_hz: float | None = None  # None: sample_rate / 2
     top_db: float | None = 80.0  # dynamic range kept below each clip's peak (None: all)
+    db_reference: str = "peak"  # dB re each clip's loudest bin ("peak": recording gain removed) or re 1.0 ("absolute")
 
     def __post_init__(self) -> None:
         if self.kind not in FEATURE_KINDS:
             raise ValueError(f"features.kind must be one of {', '.join(FEATURE_KINDS)}, got '{self.kind}'")
+        if self.crop not in CROPS:
+            raise ValueError(f"features.crop must be one of {', '.join(CROPS)}, got '{self.crop}'")
+        if self.db_reference not in DB_REFERENCES:
+            raise ValueError(
+                f"features.db_reference must be one of {', '.join(DB_REFERENCES)}, got '{self.db_reference}'"
+            )
         if not 1000 <= self.sample_rate <= MAX_SAMPLE_RATE:
             raise ValueError(f"features.sample_rate must be in 1000..{MAX_SAMPLE_RATE} Hz, got {self.sample_rate}")
         if self.clip_seconds <= 0:
@@ -55,6 +66,14 @@ class FeatureConfig:
                 f"features: one clip's features would be {self.n_bins} x {self.n_frames} values, more than "
                 f"{MAX_FEATURE_VALUES}; lower features.clip_seconds or n_mels, or raise hop_ms"
             )
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> FeatureConfig:
+        """The settings written in a run's ``summary.json`` or a model card, by any version.
+
+        Records written before ``db_reference`` existed were computed re 1.0 ("absolute").
+        """
+        return cls(**({"db_reference": "absolute"} | saved))
 
     @property
     def win_length(self) -> int:
@@ -102,7 +121,8 @@ def compute_features(samples: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
         cfg: The feature settings.
 
     Returns:
-        float32 array of shape ``cfg.shape``: log-mel power in dB (re 1.0), its MFCCs, or the
+        float32 array of shape ``cfg.shape``: log-mel power in dB (re the clip's loudest bin, or re
+        1.0 with ``db_reference="absolute"``), its MFCCs, or the
         samples themselves as one row.
     """
     if cfg.kind == "waveform":
@@ -119,7 +139,8 @@ def compute_features(samples: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
         power=2.0,
         center=True,
     )
-    logmel = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=cfg.top_db)
+    ref = np.max if cfg.db_reference == "peak" else 1.0
+    logmel = librosa.power_to_db(mel, ref=ref, amin=1e-10, top_db=cfg.top_db)
     if cfg.kind == "mfcc":
         return librosa.feature.mfcc(S=logmel, n_mfcc=cfg.n_mfcc).astype(np.float32)
     return logmel.astype(np.float32)

@@ -152,6 +152,20 @@ class TrainConfig:
             seed = getattr(self, name)
             _check(0 <= seed <= MAX_SEED, name, f"must be a whole number in 0..{MAX_SEED}", seed)
 
+    def recipe(self) -> str:
+        """The settings that shape the result, in one line for results tables (``recipe`` columns)."""
+        parts = [f"{self.epochs} epochs", f"batch {self.batch_size}", f"AdamW lr {self.lr:g} wd {self.weight_decay:g}",
+                 f"warm-up {self.warmup_epochs:g} + cosine", f"label smoothing {self.label_smoothing:g}",
+                 f"mixup {self.mixup_alpha:g}"]  # fmt: skip
+        spec = self.spec_augment
+        masks = f"{spec.freq_masks}x{spec.freq_mask_bins} bins, {spec.time_masks}x{spec.time_mask_frames} frames"
+        parts.append(f"SpecAugment {masks}" if spec.enabled else "SpecAugment off")
+        wave = self.wave_augment
+        parts.append(f"waveform copies {wave.copies}" if wave.enabled else "waveform augmentation off")
+        if self.train_subset != 1.0:
+            parts.append(f"train subset {self.train_subset:g}")
+        return "; ".join(parts)
+
     def subset_size(self, n_train: int) -> int:
         """Number of training examples used out of ``n_train`` (at least 1)."""
         if self.train_subset <= 1:

@@ -81,7 +81,7 @@ def shift_pitch(samples: np.ndarray, semitones: float, sample_rate: int) -> np.n
 
 def augment_clip(
     samples: np.ndarray, sample_rate: int, n_samples: int, cfg: WaveAugmentConfig, row: int, copy: int,
-    background: list[np.ndarray] | None = None,
+    background: list[np.ndarray] | None = None, crop: str = "centre",
 ) -> np.ndarray:  # fmt: skip
     """Copy ``copy`` of dataset row ``row``: ``n_samples`` long, perturbed as the module docstring says.
 
@@ -93,13 +93,15 @@ def augment_clip(
         row: The clip's dataset row (seeds its draws with ``copy`` and ``cfg.seed``).
         copy: Which copy, 0-based.
         background: Noise recordings at ``sample_rate`` (None or empty: white noise).
+        crop: How a clip longer than ``n_samples`` is cropped (``features.crop``, see
+            :func:`train.audio_io.fix_length`).
     """
     rng = np.random.default_rng([cfg.seed, row, copy])
     speed, semitones = rng.uniform(*cfg.speed), rng.uniform(*cfg.pitch_semitones)
     shift = int(rng.integers(-round(cfg.shift_s * sample_rate), round(cfg.shift_s * sample_rate) + 1))
     gain_db, noisy, snr_db = rng.uniform(*cfg.gain_db), rng.random() < cfg.noise_prob, rng.uniform(*cfg.snr_db)
     out = shift_pitch(change_speed(samples, speed, sample_rate), semitones, sample_rate)
-    out = apply_gain(time_shift(fix_length(out, n_samples), shift), gain_db)
+    out = apply_gain(time_shift(fix_length(out, n_samples, crop, sample_rate), shift), gain_db)
     if noisy:
         noise = background[int(rng.integers(len(background)))] if background else None
         out = add_noise(out, snr_db, rng, noise)
