@@ -12,6 +12,7 @@ from joblib import Parallel, delayed
 
 from common.atomic import atomic_write_json, atomic_write_text
 from common.workers import ParentBound, worker_count
+from nas.history import write_csv
 from pipeline.columns import write_column_legend
 from pipeline.config import PipelineConfig
 from pipeline.final_training import TrainJob, train_and_test
@@ -72,23 +73,16 @@ def _row(s: dict) -> list[Any]:
     ]  # fmt: skip
 
 
-def _per_speaker_rows(summaries: list[dict]) -> list[list[Any]]:
+def _per_speaker_rows(summaries: list[dict]) -> list[dict[str, Any]]:
     """One row per (model, test speaker or source): where each model fails."""
     rows = []
     for s in summaries:
         for speaker, stat in s["test"].get("per_speaker", {}).items():
-            acc = stat["accuracy"]
-            rows.append([s["model"], s["kind"], speaker, int(stat["n"]["mean"]), acc["mean"], acc["std"],
-                         len(s["seeds"])])  # fmt: skip
+            acc, n = stat["accuracy"], int(stat["n"]["mean"])
+            rows.append({"model": s["model"], "kind": s["kind"], "speaker": speaker, "n_test_clips": n,
+                         "test_accuracy_mean": acc["mean"], "test_accuracy_std": acc["std"],
+                         "seeds": len(s["seeds"])})  # fmt: skip
     return rows
-
-
-def _write_table(path: Path, columns: list[str], rows: list[list[Any]]) -> None:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
 
 
 def linear_summary(features: Features) -> dict[str, Any] | None:
@@ -153,10 +147,14 @@ def run_baselines(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> l
     ]
     reference = _write_linear(run_dir, load_features(run_dir)) if cfg.baseline.linear_reference else None
     summaries += [reference] if reference else []
-    _write_table(run_dir / "baseline_results.csv", RESULT_COLUMNS, [_row(s) for s in summaries])
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(RESULT_COLUMNS)
+    writer.writerows(_row(s) for s in summaries)
+    atomic_write_text(run_dir / "baseline_results.csv", buf.getvalue())
     per_speaker = _per_speaker_rows(summaries)
     if per_speaker:
-        _write_table(run_dir / PER_SPEAKER_TABLE, PER_SPEAKER_COLUMNS, per_speaker)
+        write_csv(run_dir / PER_SPEAKER_TABLE, PER_SPEAKER_COLUMNS, per_speaker)
     write_column_legend(run_dir)
     return summaries
 

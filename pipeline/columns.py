@@ -60,6 +60,7 @@ TABLES: dict[str, dict[str, str]] = {
         "paired_seeds": "seeds with both a distilled and a plain run",
         "teacher": "distillation teacher (model name in the run, or a checkpoint path)",
         "epochs": "training epochs",
+        "recipe": "training settings that shape the result (train.* of the first seed's run)",
         "params": "trainable parameters",
         "size_kb": "fp32 weights after BatchNorm folding, KiB",
         "macs_m": "multiply-accumulates per clip, millions",

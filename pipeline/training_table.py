@@ -11,13 +11,17 @@ import json
 import statistics
 from typing import Any
 
+from common.config_io import dataclass_from_dict
+from common.errors import UserError
 from search_spaces import profile
 from train.feature_set import Features
+from train.train_config import TrainConfig
 
 TRAINING_COLUMNS = [
     "model", "kind", "seeds", "test_accuracy_mean", "test_accuracy_std", "test_macro_f1_mean", "test_macro_f1_std",
     "val_accuracy_mean", "val_accuracy_std", "proxy_accuracy", "plain_model", "delta_test_accuracy_pts",
-    "delta_test_accuracy_pts_std", "paired_seeds", "teacher", "epochs", "params", "size_kb", "macs_m", "spec",
+    "delta_test_accuracy_pts_std", "paired_seeds", "teacher", "epochs", "recipe", "params", "size_kb", "macs_m",
+    "spec",
 ]  # fmt: skip
 
 
@@ -74,6 +78,7 @@ def training_rows(
             "test_macro_f1_mean": test_f1[0], "test_macro_f1_std": test_f1[1],
             "val_accuracy_mean": val_acc[0], "val_accuracy_std": val_acc[1],
             "teacher": first.get("teacher") or "", "epochs": first["settings"]["train"]["epochs"],
+            "recipe": _recipe_text(first["settings"]["train"]),
             "params": prof.params, "size_kb": prof.size_kb, "macs_m": prof.macs_m, "spec": first["spec"],
         }  # fmt: skip
         base = name.removesuffix("-kd")
@@ -85,6 +90,14 @@ def training_rows(
                         "paired_seeds": n})  # fmt: skip
         rows.append(row)
     return rows
+
+
+def _recipe_text(train: dict[str, Any]) -> str:
+    """:meth:`TrainConfig.recipe` of a run's recorded settings ("" for a record this version cannot read)."""
+    try:
+        return dataclass_from_dict(TrainConfig, train, "run settings").recipe()
+    except UserError:
+        return ""
 
 
 def _parse(spec: str):

@@ -81,7 +81,7 @@ def _one_shot(sample_rate=16000, silence_s=1.3, sound_s=0.3, total_s=2.0):
     x = np.zeros(round(total_s * sample_rate), np.float32)
     start, n = round(silence_s * sample_rate), round(sound_s * sample_rate)
     x[start : start + n] = rng.normal(0, 0.5, n) * np.exp(-np.arange(n) / (0.05 * sample_rate))
-    return x, start
+    return x, start  # the samples, and where the attack is
 
 
 def test_fix_length_start_keeps_the_beginning():
@@ -92,7 +92,7 @@ def test_fix_length_start_keeps_the_beginning():
 
 def test_fix_length_onset_keeps_the_attack_of_a_one_shot_sound():
     sr = 16000
-    x, attack = _one_shot(sr)
+    x, _ = _one_shot(sr)
     onset = fix_length(x, sr // 2, "onset", sr)
     centre = fix_length(x, sr // 2, "centre", sr)
     energy = np.sum(x**2)

@@ -6,6 +6,7 @@ import csv
 import json
 
 import pytest
+from audio_trees import make_fsdd
 
 from complete_pipeline import main
 
@@ -33,6 +34,8 @@ def test_baseline_run_writes_models_metrics_and_results(tmp_path, capsys):
     assert 0 <= float(rows[0]["test_accuracy_mean"]) <= 1 and float(rows[0]["params"]) > 0
     linear = rows[1]
     assert 0 <= float(linear["test_accuracy_mean"]) <= 1 and linear["seeds"] == "1" and "logistic" in linear["spec"]
+    assert "1 epochs" in rows[0]["recipe"] and "label smoothing" in rows[0]["recipe"]  # the recipe, recorded
+    assert not (out / "per_speaker_accuracy.csv").exists()  # the synthetic data has no speakers
     printed = capsys.readouterr().out
     assert "(linear reference)" in printed and "linear reference (" in printed  # its line, and the verdict
     assert json.loads((out / "models" / "linear" / "metrics.json").read_text())["c"] > 0
@@ -65,3 +68,25 @@ def test_finished_run_with_other_settings_is_refused(tmp_path, capsys, cli_error
     assert main(argv) == 0, capsys.readouterr().err
     msg = cli_error(["--mode", "baseline", "--models", "dscnn", "--epochs", "2", "--out", str(out)])
     assert "trained with other settings (train.epochs: 1 -> 2)" in msg
+
+
+def test_per_speaker_accuracy_shows_each_test_speaker(tmp_path, capsys):
+    """A dataset with speakers gets per_speaker_accuracy.csv: one row per model and test speaker."""
+    root = make_fsdd(tmp_path / "fsdd", takes=12)
+    out = tmp_path / "run"
+    argv = ["--mode", "baseline", "--dataset", "fsdd", "--dataset-path", str(root), "--models", "dscnn",
+            "--epochs", "1", "--out", str(out), "--no-progress", "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    with open(out / "per_speaker_accuracy.csv") as f:
+        rows = list(csv.DictReader(f))
+    with open(out / "data" / "clips.csv") as f:
+        test = [r for r in csv.DictReader(f) if r["split"] == "test"]
+    speakers = sorted({r["speaker"] for r in test})
+    assert len(speakers) == 3  # FSDD's official test split holds takes 0-4 of every speaker
+    for model in ("dscnn", "linear"):
+        mine = [r for r in rows if r["model"] == model]
+        assert [r["speaker"] for r in mine] == speakers
+        assert sum(int(r["n_test_clips"]) for r in mine) == len(test)
+        assert all(0 <= float(r["test_accuracy_mean"]) <= 1 for r in mine)
+    printed = capsys.readouterr().out
+    assert "dscnn: worst test speaker" in printed and "per_speaker_accuracy.csv" in printed

@@ -114,6 +114,7 @@ def test_training_table_proxy_fidelity_and_distillation(run):
     kd = [r for r in rows.values() if r["kind"] == "distilled"]
     assert kd and all(r["plain_model"] in rows and r["paired_seeds"] == "1" for r in kd)
     assert all(r["teacher"] for r in kd)
+    assert all("epochs" in r["recipe"] and "mixup" in r["recipe"] for r in rows.values())  # the recipe, recorded
     summary = json.loads((run / "quantization_results.json").read_text())
     assert summary["proxy_fidelity"]["n"] == len([r for r in rows.values() if r["kind"] == "nas"])
     assert summary["machine"]["cpu_model"] and summary["teacher"]["name"] in rows
