@@ -55,8 +55,8 @@ def after_search(cfg: PipelineConfig, run_dir: Path, n_train: int) -> AfterSearc
         n_train: Clips in the train split.
     """
     q = cfg.quantize
-    survivors, _ = select_survivors(run_dir, q.survivors) if q.survivors else ([], [])
-    records = {r.key: r for r in Journal(SearchPaths(run_dir).journal).read()}
+    records = {r.key: r for r in Journal(SearchPaths(run_dir).journal).read()}  # read once per boundary
+    survivors, _ = select_survivors(run_dir, q.survivors, records) if q.survivors else ([], [])
     proxy = cfg.nas.proxy
     scale = (cfg.train.epochs / max(1, proxy.epochs)) * (n_train / max(1, proxy.subset_size(n_train)))
     per_survivor = [scale * float(getattr(records.get(s.spec), "wall_s", 0.0) or 0.0) for s in survivors]

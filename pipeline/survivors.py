@@ -79,7 +79,9 @@ def _normalised(row: dict[str, str], objectives: list[dict[str, Any]]) -> list[f
     return out
 
 
-def select_survivors(run_dir: Path, k: int) -> tuple[list[Survivor], list[dict[str, Any]]]:
+def select_survivors(
+    run_dir: Path, k: int, records: dict[str, Any] | None = None
+) -> tuple[list[Survivor], list[dict[str, Any]]]:
     """The feasible Pareto set of the run's search thinned to ``k`` by crowding distance.
 
     The extremes of every objective are kept first (infinite crowding distance); when ``k`` is
@@ -89,6 +91,7 @@ def select_survivors(run_dir: Path, k: int) -> tuple[list[Survivor], list[dict[s
     Args:
         run_dir: The run folder.
         k: Survivors wanted (``>= 1``).
+        records: The search journal's records by key, when the caller has read them already.
 
     Returns:
         The survivors (best quality first) and one row per front member for ``survivors.csv``.
@@ -104,7 +107,8 @@ def select_survivors(run_dir: Path, k: int) -> tuple[list[Survivor], list[dict[s
     front = sorted(_front(paths), key=lambda r: (-float(r[quality]), r["key"]))
     points = [_normalised(r, objectives) for r in front]
     kept = set(thin_by_crowding(points, k))
-    records = {r.key: r for r in Journal(paths.journal).read()}
+    if records is None:
+        records = {r.key: r for r in Journal(paths.journal).read()}
     survivors, rows = [], []
     for i, row in enumerate(front):
         reason = _reason(i, points, objectives) if i in kept else f"dropped: crowded (thinned to {k})"

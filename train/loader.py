@@ -103,17 +103,13 @@ class AugmentedSplitData(SplitData):
     def __init__(
         self, features: Features, rows: np.ndarray, copies: AugmentedCopies, device: torch.device, max_mb: float
     ) -> None:  # fmt: skip
-        self.features = features
-        self.rows = np.asarray(rows, dtype=np.int64)
-        self.device = device
+        super().__init__(features, rows, device, max_mb=0)  # the clean rows and labels, streamed until loaded below
         self.versions = copies.copies + 1
         n_copies = copies.copies
         self.copy_view = dataclasses.replace(features, x=copies.x, y=np.repeat(features.y, n_copies))
         self.copy_rows = np.concatenate([copies.rows(self.rows, np.full(len(self.rows), k)) for k in range(n_copies)])
-        labels = np.asarray(features.y[self.rows], dtype=np.int64)
-        self.y = torch.from_numpy(np.tile(labels, self.versions)).to(device)
+        self.y = self.y.repeat(self.versions)
         n_bytes = len(self.rows) * self.versions * int(np.prod(features.x.shape[1:])) * 4
-        self.x = None
         if n_bytes <= max_mb * 2**20:
             self.x = torch.cat([_load(features, self.rows, device), _load(self.copy_view, self.copy_rows, device)])
 
