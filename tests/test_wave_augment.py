@@ -73,8 +73,9 @@ def test_copies_are_cached_reused_and_keyed_on_the_settings(tmp_path, capsys, cl
     def run(out: str, extra: str = "") -> str:
         config = tmp_path / f"{out}.yaml"
         config.write_text(f"train:\n  wave_augment: {{copies: 2{extra}}}\n")
+        # the features stage makes the copies: no training needed
         argv = ["--mode", "features", "--config", str(config), "--out", str(tmp_path / out), "--cache-dir",
-                str(tmp_path / "cache"), "--no-progress"]  # fmt: skip  (the features stage makes the copies)
+                str(tmp_path / "cache"), "--no-progress"]  # fmt: skip
         assert main(argv) == 0
         return capsys.readouterr().out
 
