@@ -129,9 +129,10 @@ def fix_length(samples: np.ndarray, n_samples: int, crop: str = "centre", sample
     """
     n = len(samples)
     if n > n_samples:
-        start = {"centre": (n - n_samples) // 2, "start": 0}.get(crop)
-        if start is None:
+        if crop == "onset":
             start = min(_first_onset(samples, sample_rate), n - n_samples)
+        else:
+            start = 0 if crop == "start" else (n - n_samples) // 2
         return samples[start : start + n_samples]
     if n < n_samples:
         before = (n_samples - n) // 2
