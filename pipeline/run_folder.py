@@ -15,6 +15,7 @@ from common.folders import check_writable_folder, nearest_existing
 from common.text_files import read_user_json
 from pipeline.config import PipelineConfig
 from pipeline.stage import Stage
+from train.features import FORMER_DEFAULTS as FEATURE_FORMER_DEFAULTS
 
 
 def default_run_dir(cfg: PipelineConfig, mode: str = "nas") -> Path:
@@ -25,7 +26,7 @@ def default_run_dir(cfg: PipelineConfig, mode: str = "nas") -> Path:
 SHARED_SECTIONS = ("data", "features", "run")  # what every stage of one run folder shares (seed, cache, ...)
 
 # Settings whose default changed: the value a run folder recorded without the field was made with.
-FORMER_DEFAULTS = {"features": {"db_reference": "absolute"}}
+FORMER_DEFAULTS = {"features": FEATURE_FORMER_DEFAULTS}
 
 
 def run_folder_config(stage: Stage, out: str | None) -> dict[str, Any]:

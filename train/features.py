@@ -11,6 +11,8 @@ from train.audio_io import CROPS
 
 FEATURE_KINDS = ("logmel", "mfcc", "waveform")
 DB_REFERENCES = ("peak", "absolute")
+# Fields whose default changed: the value a record written without the field was made with.
+FORMER_DEFAULTS = {"db_reference": "absolute"}
 MAX_SAMPLE_RATE = 768_000  # the highest rate audio formats and interfaces use
 MAX_FEATURE_VALUES = 1 << 24  # per clip (64 MiB of float32): 17 min of 16 kHz waveform, far beyond any clip
 
@@ -73,7 +75,7 @@ class FeatureConfig:
 
         Records written before ``db_reference`` existed were computed re 1.0 ("absolute").
         """
-        return cls(**({"db_reference": "absolute"} | saved))
+        return cls(**(FORMER_DEFAULTS | saved))
 
     @property
     def win_length(self) -> int:
