@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from joblib import Parallel, delayed
 
-from common.atomic import atomic_write_json, atomic_write_text
+from common.atomic import atomic_write_json
 from common.workers import ParentBound, worker_count
 from nas.history import write_csv
 from pipeline.columns import write_column_legend
@@ -147,11 +145,8 @@ def run_baselines(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> l
     ]
     reference = _write_linear(run_dir, load_features(run_dir)) if cfg.baseline.linear_reference else None
     summaries += [reference] if reference else []
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(RESULT_COLUMNS)
-    writer.writerows(_row(s) for s in summaries)
-    atomic_write_text(run_dir / "baseline_results.csv", buf.getvalue())
+    rows = [dict(zip(RESULT_COLUMNS, _row(s), strict=True)) for s in summaries]
+    write_csv(run_dir / "baseline_results.csv", RESULT_COLUMNS, rows)
     per_speaker = _per_speaker_rows(summaries)
     if per_speaker:
         write_csv(run_dir / PER_SPEAKER_TABLE, PER_SPEAKER_COLUMNS, per_speaker)
