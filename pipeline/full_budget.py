@@ -6,13 +6,15 @@ generation, plus the estimated cost of what follows it, would pass ``full.max_mi
 
 The estimate comes from the search's own measurements: every candidate's proxy training time is
 in the journal, and full training is the same network for more epochs on (at most) more clips.
-For the survivors the current front would give, it sums their full training (once plain, once
-distilled, for ``quantize.seeds`` seeds, spread over the training workers), QAT fine-tuning for
+For the survivors the current front would give, it sums their full training (plain, then
+distilled once the teacher is chosen, for ``quantize.seeds`` seeds, each phase spread over the
+training workers), QAT fine-tuning for
 half of the models, and a fixed export-and-measurement cost per model (``full.variant_s``).
 
 When even the first generation leaves too little time (a large dataset), the quantization
-takes the most survivors that fit (:func:`survivors_that_fit`), at least one; the decision is
-kept in ``full_budget.json`` so that a resumed run quantizes the same models.
+takes the most survivors that fit (:func:`survivors_that_fit`): fewer by crowding distance, else
+the most accurate front member that fits alone, else none (the baselines are still quantized);
+the decision is kept in ``full_budget.json`` so that a resumed run quantizes the same models.
 """
 
 from __future__ import annotations
@@ -56,15 +58,22 @@ def after_search(cfg: PipelineConfig, run_dir: Path, n_train: int) -> AfterSearc
     """
     q = cfg.quantize
     records = {r.key: r for r in Journal(SearchPaths(run_dir).journal).read()}  # read once per boundary
-    survivors, _ = select_survivors(run_dir, q.survivors, records) if q.survivors else ([], [])
+    survivors, _ = select_survivors(run_dir, q.survivors, records, q.survivor_specs) if q.survivors else ([], [])
+    return cost_of(cfg, [s.spec for s in survivors], records, n_train)
+
+
+def cost_of(cfg: PipelineConfig, specs: list[str], records: dict, n_train: int) -> AfterSearch:
+    """Estimate quantization and reports when the survivors are ``specs`` (journal ``records`` by key)."""
+    q = cfg.quantize
     proxy = cfg.nas.proxy
     scale = (cfg.train.epochs / max(1, proxy.epochs)) * (n_train / max(1, proxy.subset_size(n_train)))
-    per_survivor = [scale * float(getattr(records.get(s.spec), "wall_s", 0.0) or 0.0) for s in survivors]
+    per_survivor = [scale * float(getattr(records.get(spec), "wall_s", 0.0) or 0.0) for spec in specs]
     distilled = q.distill.students != "none"
-    runs = [t for t in per_survivor for _ in range(q.seeds)] * (2 if distilled else 1)
+    runs = [t for t in per_survivor for _ in range(q.seeds)]
     workers = max(1, min(available_cores() if cfg.run.jobs < 0 else cfg.run.jobs, len(runs) or 1))
-    training_s = max(sum(runs) / workers, max(runs, default=0.0))
-    n_models = len(list_baselines()) + len(survivors) * (2 if distilled else 1)
+    phase_s = max(sum(runs) / workers, max(runs, default=0.0))  # plain runs, spread over the workers
+    training_s = phase_s * (2 if distilled else 1)  # the students start once the teacher is chosen
+    n_models = len(list_baselines()) + len(specs) * (2 if distilled else 1)
     qat_s = 0.5 * (q.qat_epochs / max(1, cfg.train.epochs)) * sum(per_survivor) * (2 if distilled else 1)
     return AfterSearch(training_s=training_s, variants_s=n_models * cfg.full.variant_s + qat_s)
 
@@ -107,43 +116,67 @@ class WholeRunBudget:
 DECISION = "full_budget.json"
 
 
-def survivors_that_fit(cfg: PipelineConfig, run_dir: Path, n_train: int, left_s: float) -> int:
-    """The most survivors, from ``quantize.survivors`` down to 1, whose estimated quantization fits ``left_s``."""
-    for k in range(cfg.quantize.survivors, 1, -1):
-        trial = replace(cfg, quantize=replace(cfg.quantize, survivors=k))
+@dataclass(frozen=True)
+class SurvivorChoice:
+    """What the quantization of a budgeted full run takes: ``survivors`` (and, when pinned, which ``specs``)."""
+
+    survivors: int
+    specs: tuple[str, ...] = ()  # empty: crowding-distance thinning to ``survivors``
+    line: str | None = None  # why, for the console (None: as configured)
+
+
+def survivors_that_fit(cfg: PipelineConfig, run_dir: Path, n_train: int, left_s: float) -> SurvivorChoice:
+    """The most survivors, from ``quantize.survivors`` down, whose estimated quantization fits ``left_s``.
+
+    Thinning by crowding distance first; when not even its one survivor fits, the most accurate
+    front member that fits alone (the front's cheap models train in a fraction of the time of its
+    most accurate one); when none does, no survivor (the baselines are still quantized).
+    """
+    for k in range(cfg.quantize.survivors, 0, -1):
+        trial = replace(cfg, quantize=replace(cfg.quantize, survivors=k, survivor_specs=()))
         if after_search(trial, run_dir, n_train).total_s <= left_s:
-            return k
-    return min(1, cfg.quantize.survivors)
+            return SurvivorChoice(k)
+    records = {r.key: r for r in Journal(SearchPaths(run_dir).journal).read()}
+    front, _ = select_survivors(run_dir, len(records), records)  # the whole front, most accurate first
+    for member in front:
+        if cost_of(cfg, [member.spec], records, n_train).total_s <= left_s:
+            return SurvivorChoice(1, (member.spec,))
+    return SurvivorChoice(0)
 
 
-def budgeted_survivors(cfg: PipelineConfig, run_dir: Path, spent_s: float) -> tuple[int, str | None]:
-    """The survivors the quantization of a budgeted full run takes, and the line saying why (None: as configured).
+def budgeted_survivors(cfg: PipelineConfig, run_dir: Path, spent_s: float) -> SurvivorChoice:
+    """The survivors the quantization of a budgeted full run takes, and the line saying why.
 
     Decided once and kept in ``full_budget.json``; a resumed run reuses the decision.
     """
     path = run_dir / DECISION
-    asked = cfg.quantize.survivors
-    if cfg.full.max_minutes is None or asked <= 1 or not SearchPaths(run_dir).has_search():
-        return asked, None
+    asked, pinned = cfg.quantize.survivors, cfg.quantize.survivor_specs
+    if cfg.full.max_minutes is None or asked < 1 or pinned or not SearchPaths(run_dir).has_search():
+        return SurvivorChoice(asked, pinned)
     if path.is_file():
         try:
             kept = json.loads(path.read_text())
             if kept.get("asked") == asked and kept.get("max_minutes") == cfg.full.max_minutes:
-                return int(kept["survivors"]), kept.get("line")
+                return SurvivorChoice(int(kept["survivors"]), tuple(kept.get("specs", ())), kept.get("line"))
         except (OSError, ValueError, KeyError, TypeError):
             pass  # decided again below
     n_train = _n_train(run_dir)
     left_s = 60 * cfg.full.max_minutes - spent_s
-    k = survivors_that_fit(cfg, run_dir, n_train, left_s)
-    line = None
-    if k < asked:
+    choice = survivors_that_fit(cfg, run_dir, n_train, left_s)
+    if choice.survivors < asked or choice.specs:
         need = after_search(cfg, run_dir, n_train).total_s
-        line = (f"whole-run budget {cfg.full.max_minutes:g} min: {asked} survivors would need about {need:.0f} s, "
-                f"{max(0.0, left_s):.0f} s are left: quantizing the {k} that fit (--survivors, or --max-minutes 0 "
-                "for no budget)")  # fmt: skip
-    atomic_write_json(path, {"asked": asked, "max_minutes": cfg.full.max_minutes, "survivors": k,
-                             "left_s": round(left_s, 1), "line": line})  # fmt: skip
-    return k, line
+        head = (f"whole-run budget {cfg.full.max_minutes:g} min: {asked} survivor(s) would need about {need:.0f} s, "
+                f"{max(0.0, left_s):.0f} s are left: ")  # fmt: skip
+        if choice.specs:
+            what = f"quantizing the most accurate front member that fits alone ({choice.specs[0]})"
+        elif choice.survivors:
+            what = f"quantizing the {choice.survivors} that fit"
+        else:
+            what = f"no survivor fits, quantizing the baselines only (then --mode quantization --out {run_dir})"
+        choice = replace(choice, line=head + what + " (--survivors, or --max-minutes 0 for no budget)")
+    atomic_write_json(path, {"asked": asked, "max_minutes": cfg.full.max_minutes, "survivors": choice.survivors,
+                             "specs": list(choice.specs), "left_s": round(left_s, 1), "line": choice.line})  # fmt: skip
+    return choice
 
 
 def _n_train(run_dir: Path) -> int:

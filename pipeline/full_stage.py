@@ -93,11 +93,13 @@ def _fit_survivors(pipe, run_dir: Path, spent_s: float) -> None:
     """Quantize as many survivors as the whole-run budget leaves time for (see :mod:`pipeline.full_budget`)."""
     from pipeline.full_budget import budgeted_survivors
 
-    k, line = budgeted_survivors(pipe.config, run_dir, spent_s)
-    if line:
-        print(f"    {line}", flush=True)
-    if k != pipe.config.quantize.survivors:
-        pipe.config = dataclasses.replace(pipe.config, quantize=dataclasses.replace(pipe.config.quantize, survivors=k))
+    choice = budgeted_survivors(pipe.config, run_dir, spent_s)
+    if choice.line:
+        print(f"    {choice.line}", flush=True)
+    q = pipe.config.quantize
+    if (choice.survivors, choice.specs) != (q.survivors, q.survivor_specs):
+        chosen = dataclasses.replace(q, survivors=choice.survivors, survivor_specs=choice.specs)
+        pipe.config = dataclasses.replace(pipe.config, quantize=chosen)
 
 
 def _spent_before(result: FullResult, records: dict, run_dir: Path | None = None) -> float:

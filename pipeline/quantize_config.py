@@ -46,6 +46,7 @@ class QuantizeConfig:
     """
 
     survivors: int = 5  # search front members kept (crowding-distance thinning, extremes kept)
+    survivor_specs: tuple[str, ...] = ()  # exactly these front members instead (--mode full's budget sets it)
     seeds: int = 1  # training runs per survivor and per distilled student (seed = run.seed + k)
     variants: tuple[str, ...] = VARIANTS  # int8_qat runs only where plain static INT8 misses max_accuracy_drop_pts
     opset: int = 17  # ONNX opset of every export

@@ -145,7 +145,7 @@ def run(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> Quantizatio
     """
     q = cfg.quantize
     features = _features(run_dir)
-    survivors, front_rows = select_survivors(run_dir, q.survivors)
+    survivors, front_rows = select_survivors(run_dir, q.survivors, only=q.survivor_specs)
     has_search = SearchPaths(run_dir).has_search()
     if has_search:
         write_survivors(run_dir, front_rows)

@@ -23,6 +23,7 @@ from nas.ranking import thin_by_crowding
 from nas.runfolder import SearchPaths
 
 QUALITY = ("accuracy", "macro_f1")
+PINNED = "named in quantize.survivor_specs (--mode full: the most accurate whose quantization fits the budget)"
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def _normalised(row: dict[str, str], objectives: list[dict[str, Any]]) -> list[f
 
 
 def select_survivors(
-    run_dir: Path, k: int, records: dict[str, Any] | None = None
+    run_dir: Path, k: int, records: dict[str, Any] | None = None, only: tuple[str, ...] = ()
 ) -> tuple[list[Survivor], list[dict[str, Any]]]:
     """The feasible Pareto set of the run's search thinned to ``k`` by crowding distance.
 
@@ -90,8 +91,10 @@ def select_survivors(
 
     Args:
         run_dir: The run folder.
-        k: Survivors wanted (``>= 1``).
+        k: Survivors wanted (``>= 0``).
         records: The search journal's records by key, when the caller has read them already.
+        only: When given, exactly the front members with these specs are kept instead (``--mode
+            full`` picks them to fit its whole-run budget); ``k`` is then ignored.
 
     Returns:
         The survivors (best quality first) and one row per front member for ``survivors.csv``.
@@ -106,12 +109,13 @@ def select_survivors(
     quality = next((o["name"] for o in objectives if o["name"] in QUALITY), objectives[0]["name"])
     front = sorted(_front(paths), key=lambda r: (-float(r[quality]), r["key"]))
     points = [_normalised(r, objectives) for r in front]
-    kept = set(thin_by_crowding(points, k))
+    kept = {i for i, r in enumerate(front) if r["key"] in only} if only else set(thin_by_crowding(points, k))
+    dropped = f"dropped: crowded (thinned to {k})" if not only else "dropped: not in quantize.survivor_specs"
     if records is None:
         records = {r.key: r for r in Journal(paths.journal).read()}
     survivors, rows = [], []
     for i, row in enumerate(front):
-        reason = _reason(i, points, objectives) if i in kept else f"dropped: crowded (thinned to {k})"
+        reason = (PINNED if only else _reason(i, points, objectives)) if i in kept else dropped
         metrics = records[row["key"]].metrics if row["key"] in records else {}
         proxy = {name: float(v) for name, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
         name = survivor_name(row["key"])

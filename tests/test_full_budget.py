@@ -64,14 +64,51 @@ def test_the_rule_keeps_the_search_running_when_everything_fits(searched):
 
 
 def test_the_quantization_takes_the_survivors_that_fit_and_a_resume_keeps_the_choice(searched):
-    from pipeline.full_budget import DECISION, budgeted_survivors
+    from pipeline.full_budget import DECISION, SurvivorChoice, budgeted_survivors
 
     cfg, run_dir, _ = searched
     (run_dir / DECISION).unlink(missing_ok=True)
-    k, line = budgeted_survivors(cfg, run_dir, spent_s=0.0)  # 0.6 s for the whole run
-    assert k == 1 and "2 survivors would need about" in line and "quantizing the 1 that fit" in line
-    assert budgeted_survivors(cfg, run_dir, spent_s=1e9) == (1, line)  # decided once: a resume quantizes the same
+    choice = budgeted_survivors(cfg, run_dir, spent_s=0.0)  # 0.6 s for the whole run: not even one survivor fits
+    assert choice.survivors == 0 and "2 survivor(s) would need about" in choice.line
+    assert "quantizing the baselines only" in choice.line
+    assert budgeted_survivors(cfg, run_dir, spent_s=-1e9) == choice  # decided once: a resume quantizes the same
     roomy = replace(cfg, full=replace(cfg.full, max_minutes=600))
-    assert budgeted_survivors(roomy, run_dir, spent_s=0.0) == (2, None)  # another budget decides again
+    assert budgeted_survivors(roomy, run_dir, spent_s=0.0) == SurvivorChoice(2)  # another budget decides again
     unbudgeted = replace(cfg, full=replace(cfg.full, max_minutes=None))
-    assert budgeted_survivors(unbudgeted, run_dir, spent_s=1e9) == (2, None)  # --max-minutes 0: no budget
+    assert budgeted_survivors(unbudgeted, run_dir, spent_s=1e9) == SurvivorChoice(2)  # --max-minutes 0: no budget
+
+
+def test_when_one_thinned_survivor_does_not_fit_the_most_accurate_that_fits_alone_is_pinned(searched, tmp_path):
+    import json
+    import shutil
+
+    from pipeline.full_budget import survivors_that_fit
+    from pipeline.survivors import select_survivors
+
+    cfg, made, _ = searched
+    run_dir = shutil.copytree(made, tmp_path / "run")
+    journal, pareto = run_dir / "nas" / "journal.jsonl", run_dir / "nas" / "pareto.csv"
+    lines = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+    members = list({line["key"]: line for line in lines}.values())[:2]  # any two candidates, as a two-member front
+    assert len(members) == 2, "the small search journaled fewer than two candidates"
+    with open(pareto, newline="") as f:
+        header = next(csv.reader(f))
+    with open(pareto, "w", newline="") as f:
+        writer = csv.DictWriter(f, header, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({"generation": 0, **m["metrics"], "key": m["key"], "accuracy": accuracy, "macro_f1": accuracy}
+                         for m, accuracy in zip(members, (0.9, 0.8), strict=True))  # fmt: skip
+    slow = members[0]["key"]  # the more accurate member trains for 100 s, the other for 1 s
+    for line in lines:
+        if "wall_s" in line:
+            line["wall_s"] = 100.0 if line.get("key") == slow else 1.0
+    journal.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    front = [m["key"] for m in members]
+    one = replace(cfg, quantize=replace(cfg.quantize, survivors=1))
+    fast = survivors_that_fit(one, run_dir, 16, left_s=1e6)
+    assert fast.survivors == 1 and fast.specs == ()  # fits: crowding thinning as configured
+    choice = survivors_that_fit(one, run_dir, 16, left_s=400.0)  # 100 s x epochs ratio does not fit, 1 s does
+    assert choice.survivors == 1 and choice.specs == (front[1],)  # the most accurate of those that fit
+    kept, rows = select_survivors(run_dir, 1, only=choice.specs)
+    assert [s.spec for s in kept] == [front[1]] and sum(r["kept"] for r in rows) == 1
+    assert survivors_that_fit(one, run_dir, 16, left_s=1.0).survivors == 0  # nothing fits: baselines only
