@@ -48,16 +48,18 @@ class AfterSearch:
         return self.training_s + self.variants_s + self.reports_s
 
 
-def after_search(cfg: PipelineConfig, run_dir: Path, n_train: int) -> AfterSearch:
+def after_search(cfg: PipelineConfig, run_dir: Path, n_train: int, records: dict | None = None) -> AfterSearch:
     """Estimate quantization and reports for the survivors the search's current front gives.
 
     Args:
         cfg: The run's config (train, quantize and nas.proxy settings).
         run_dir: The run folder (its ``nas/`` front and journal are read).
         n_train: Clips in the train split.
+        records: The journal's records by key, when the caller has read them already.
     """
     q = cfg.quantize
-    records = {r.key: r for r in Journal(SearchPaths(run_dir).journal).read()}  # read once per boundary
+    if records is None:
+        records = _records(run_dir)  # read once per boundary
     survivors, _ = select_survivors(run_dir, q.survivors, records, q.survivor_specs) if q.survivors else ([], [])
     return cost_of(cfg, [s.spec for s in survivors], records, n_train)
 
@@ -132,11 +134,11 @@ def survivors_that_fit(cfg: PipelineConfig, run_dir: Path, n_train: int, left_s:
     front member that fits alone (the front's cheap models train in a fraction of the time of its
     most accurate one); when none does, no survivor (the baselines are still quantized).
     """
+    records = _records(run_dir)  # read once for every trial below
     for k in range(cfg.quantize.survivors, 0, -1):
         trial = replace(cfg, quantize=replace(cfg.quantize, survivors=k, survivor_specs=()))
-        if after_search(trial, run_dir, n_train).total_s <= left_s:
+        if after_search(trial, run_dir, n_train, records).total_s <= left_s:
             return SurvivorChoice(k)
-    records = {r.key: r for r in Journal(SearchPaths(run_dir).journal).read()}
     front, _ = select_survivors(run_dir, len(records), records)  # the whole front, most accurate first
     for member in front:
         if cost_of(cfg, [member.spec], records, n_train).total_s <= left_s:
@@ -177,6 +179,10 @@ def budgeted_survivors(cfg: PipelineConfig, run_dir: Path, spent_s: float) -> Su
     atomic_write_json(path, {"asked": asked, "max_minutes": cfg.full.max_minutes, "survivors": choice.survivors,
                              "specs": list(choice.specs), "left_s": round(left_s, 1), "line": choice.line})  # fmt: skip
     return choice
+
+
+def _records(run_dir: Path) -> dict:
+    return {r.key: r for r in Journal(SearchPaths(run_dir).journal).read()}
 
 
 def _n_train(run_dir: Path) -> int:
