@@ -64,18 +64,28 @@ def after_search(cfg: PipelineConfig, run_dir: Path, n_train: int, records: dict
     return cost_of(cfg, [s.spec for s in survivors], records, n_train)
 
 
+def full_over_proxy(cfg: PipelineConfig, n_train: int) -> float:
+    """How many times longer full training is than the proxy for the same network: epochs x clips."""
+    proxy = cfg.nas.proxy
+    return (cfg.train.epochs / max(1, proxy.epochs)) * (n_train / max(1, proxy.subset_size(n_train)))
+
+
 def cost_of(cfg: PipelineConfig, specs: list[str], records: dict, n_train: int) -> AfterSearch:
     """Estimate quantization and reports when the survivors are ``specs`` (journal ``records`` by key)."""
+    proxy_s = [float(getattr(records.get(spec), "wall_s", 0.0) or 0.0) for spec in specs]
+    return cost_of_proxy(cfg, proxy_s, n_train)
+
+
+def cost_of_proxy(cfg: PipelineConfig, proxy_s: list[float], n_train: int) -> AfterSearch:
+    """Estimate quantization and reports for survivors whose proxy trainings took ``proxy_s`` seconds each."""
     q = cfg.quantize
-    proxy = cfg.nas.proxy
-    scale = (cfg.train.epochs / max(1, proxy.epochs)) * (n_train / max(1, proxy.subset_size(n_train)))
-    per_survivor = [scale * float(getattr(records.get(spec), "wall_s", 0.0) or 0.0) for spec in specs]
+    per_survivor = [full_over_proxy(cfg, n_train) * s for s in proxy_s]
     distilled = q.distill.students != "none"
     runs = [t for t in per_survivor for _ in range(q.seeds)]
     workers = max(1, min(available_cores() if cfg.run.jobs < 0 else cfg.run.jobs, len(runs) or 1))
     phase_s = max(sum(runs) / workers, max(runs, default=0.0))  # plain runs, spread over the workers
     training_s = phase_s * (2 if distilled else 1)  # the students start once the teacher is chosen
-    n_models = len(list_baselines()) + len(specs) * (2 if distilled else 1)
+    n_models = len(list_baselines()) + len(proxy_s) * (2 if distilled else 1)
     qat_s = 0.5 * (q.qat_epochs / max(1, cfg.train.epochs)) * sum(per_survivor) * (2 if distilled else 1)
     return AfterSearch(training_s=training_s, variants_s=n_models * cfg.full.variant_s + qat_s)
 
@@ -162,7 +172,7 @@ def budgeted_survivors(cfg: PipelineConfig, run_dir: Path, spent_s: float) -> Su
                 return SurvivorChoice(int(kept["survivors"]), tuple(kept.get("specs", ())), kept.get("line"))
         except (OSError, ValueError, KeyError, TypeError):
             pass  # decided again below
-    n_train = _n_train(run_dir)
+    n_train = n_train_of(run_dir)
     left_s = 60 * cfg.full.max_minutes - spent_s
     choice = survivors_that_fit(cfg, run_dir, n_train, left_s)
     if choice.survivors < asked or choice.specs:
@@ -185,7 +195,8 @@ def _records(run_dir: Path) -> dict:
     return {r.key: r for r in Journal(SearchPaths(run_dir).journal).read()}
 
 
-def _n_train(run_dir: Path) -> int:
+def n_train_of(run_dir: Path) -> int:
+    """Clips in the run's train split (``data/summary.json``; 1 when unreadable)."""
     try:
         summary = json.loads((run_dir / "data" / "summary.json").read_text())
         return int(summary["split_sizes"]["train"])

@@ -77,6 +77,8 @@ def run(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> FullResult:
         print(f"[{i}/{len(ORDER)}] {mode}{' (resumed)' if stage_resume else ''}", flush=True)
         start = time.monotonic()
         options = {"whole_run_spent_s": _spent_before(result, records)} if mode == "nas" else {}
+        if mode == "nas":
+            _fit_population(pipe, run_dir, options["whole_run_spent_s"])
         if mode == "quantization":
             _fit_survivors(pipe, run_dir, _spent_before(result, records, run_dir))
         outcome, _ = pipe.run_stage(mode, stage_resume, **options)
@@ -87,6 +89,18 @@ def run(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> FullResult:
                 print(f"    {line}", flush=True)
         print(f"[{i}/{len(ORDER)}] {mode} done in {result.wall_s[mode]:.0f} s", flush=True)
     return result
+
+
+def _fit_population(pipe, run_dir: Path, spent_s: float) -> None:
+    """Size the search's first generation to the whole-run budget (see :mod:`pipeline.full_population`)."""
+    from pipeline.full_population import budgeted_population
+
+    choice = budgeted_population(pipe.config, run_dir, spent_s)
+    if choice.line:
+        print(f"    {choice.line}", flush=True)
+    nas = pipe.config.nas
+    if choice.population != nas.population:
+        pipe.config = dataclasses.replace(pipe.config, nas=dataclasses.replace(nas, population=choice.population))
 
 
 def _fit_survivors(pipe, run_dir: Path, spent_s: float) -> None:

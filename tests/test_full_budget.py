@@ -112,3 +112,67 @@ def test_when_one_thinned_survivor_does_not_fit_the_most_accurate_that_fits_alon
     kept, rows = select_survivors(run_dir, 1, only=choice.specs)
     assert [s.spec for s in kept] == [front[1]] and sum(r["kept"] for r in rows) == 1
     assert survivors_that_fit(one, run_dir, 16, left_s=1.0).survivors == 0  # nothing fits: baselines only
+
+
+def _baselines_folder(run_dir: Path, n_train: int, runs: dict[str, tuple[float, int]]) -> Path:
+    """A run folder holding only what the population decision reads: the split sizes and finished baselines."""
+    import json
+
+    (run_dir / "data").mkdir(parents=True)
+    (run_dir / "data" / "summary.json").write_text(json.dumps({"split_sizes": {"train": n_train}}))
+    for name, (wall_s, epochs_run) in runs.items():
+        (run_dir / "models" / name).mkdir(parents=True)
+        record = {"model": name, "train": {"wall_s": wall_s, "epochs_run": epochs_run}}
+        (run_dir / "models" / name / "run.json").write_text(json.dumps(record))
+    return run_dir
+
+
+def _population_config(full_minutes: float, population: int = 16, jobs: int = 2):
+    return build_config(None, {
+        "run": {"jobs": jobs},
+        "nas": {"population": population, "proxy": {"epochs": 4, "train_subset": 0.5}},
+        "train": {"epochs": 10},
+        "baseline": {"models": ["tiny", "small"]},
+        "quantize": {"survivors": 2},
+        "full": {"max_minutes": full_minutes},
+    })  # fmt: skip
+
+
+def test_the_proxy_cost_of_a_candidate_comes_from_the_baselines_seconds_per_epoch(tmp_path):
+    from pipeline.full_population import proxy_s_from_baselines
+
+    # tiny: 100 s for 10 epochs; small stopped early: 60 s for 3 epochs (20 s an epoch, not 6)
+    run_dir = _baselines_folder(tmp_path / "run", 100, {"tiny": (100.0, 10), "small": (60.0, 3)})
+    estimates = proxy_s_from_baselines(_population_config(20), run_dir, 100)
+    assert estimates == pytest.approx([10 * 4 * 0.5, 20 * 4 * 0.5])  # per epoch x proxy epochs x half the clips
+
+
+def test_the_first_generation_is_sized_to_what_the_baselines_left_and_a_resume_keeps_it(tmp_path):
+    from pipeline.full_budget import cost_of_proxy
+    from pipeline.full_population import DECISION, PopulationChoice, budgeted_population
+
+    run_dir = _baselines_folder(tmp_path / "run", 100, {"tiny": (100.0, 10), "small": (100.0, 10)})  # 20 s each
+    cfg = _population_config(20)
+    reserve_s = cost_of_proxy(cfg, [20.0], 100).total_s  # one average survivor's quantization, and the reports
+    spent_s = 1200 - (4 * 20.0 + reserve_s + 1)  # 8 candidates on 2 workers: 4 waves of 20 s, and 1 s to spare
+    choice = budgeted_population(cfg, run_dir, spent_s)
+    assert choice.population == 8 and "a first generation of 16 would take about 160 s" in choice.line
+    assert "population 8 (--nas-population" in choice.line
+    assert budgeted_population(cfg, run_dir, spent_s=0.0) == choice  # decided once: a resume searches the same
+    assert budgeted_population(cfg, run_dir, spent_s=1e9) == choice
+    roomy = replace(cfg, full=replace(cfg.full, max_minutes=600))
+    assert budgeted_population(roomy, run_dir, spent_s) == PopulationChoice(16)  # another budget decides again
+    (run_dir / DECISION).unlink()
+    assert budgeted_population(cfg, run_dir, spent_s=1e9).population == 4  # nothing fits: NSGA-II's smallest
+    unbudgeted = _population_config(0)  # --max-minutes 0
+    assert budgeted_population(unbudgeted, run_dir, spent_s=1e9) == PopulationChoice(16)  # no budget: as asked
+
+
+def test_a_search_begun_without_a_decision_keeps_its_population(tmp_path):
+    from pipeline.full_population import PopulationChoice, budgeted_population
+
+    run_dir = _baselines_folder(tmp_path / "run", 100, {"tiny": (100.0, 10)})
+    (run_dir / "nas").mkdir()
+    (run_dir / "nas" / "journal.jsonl").write_text("")  # a search folder from before the decision existed
+    (run_dir / "nas" / "checkpoint.json").write_text("{}")
+    assert budgeted_population(_population_config(20), run_dir, spent_s=1e9) == PopulationChoice(16)
