@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import librosa
 import numpy as np
 import pytest
 
 from train.features import FeatureConfig, compute_features
+from train.librosa_safe import librosa
 
 
 def _tone(freq, cfg):

@@ -6,9 +6,10 @@ import math
 import struct
 from pathlib import Path
 
-import librosa
 import numpy as np
 import soundfile as sf
+
+from train.librosa_safe import librosa
 
 MAX_DECODED_BYTES = 256 << 20  # float32 samples one file may decode or resample to (67 min of 16 kHz mono)
 

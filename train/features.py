@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 
 from train.audio_io import CROPS
+from train.librosa_safe import librosa
 
 FEATURE_KINDS = ("logmel", "mfcc", "waveform")
 DB_REFERENCES = ("peak", "absolute")

@@ -18,10 +18,10 @@ References:
 
 from __future__ import annotations
 
-import librosa
 import numpy as np
 
 from train.audio_io import fix_length
+from train.librosa_safe import librosa
 from train.train_config import WaveAugmentConfig
 
 
