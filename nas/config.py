@@ -28,6 +28,7 @@ SEARCH_RELEVANT_FIELDS = (
     "sbx_eta",
     "pm_eta",
     "step_max",
+    "promote",  # recorded only when set (multi-fidelity): single-fidelity settings stay as they were
 )
 
 
@@ -59,6 +60,7 @@ class SearchConfig:
     scheduler: str | None = None  # dask scheduler address, e.g. "tcp://10.0.0.5:8786"
     threads_per_worker: int | None = None  # loky: thread cap per worker; None means max(1, cpus // jobs)
     connect_timeout_s: float = 10.0  # dask: how long to wait for the scheduler
+    promote: float | None = None  # multi-fidelity: share of each rung's candidates promoted (None: one fidelity)
 
     def __post_init__(self) -> None:
         self._check_ints()
@@ -87,6 +89,13 @@ class SearchConfig:
             )
         if self.backend == "dask" and not self.scheduler:
             raise ValueError("scheduler must be set for backend 'dask' (e.g. 'tcp://10.0.0.5:8786')")
+        if self.promote is not None and (
+            isinstance(self.promote, bool) or not isinstance(self.promote, int | float) or not 0 < self.promote <= 1
+        ):
+            raise ValueError(
+                f"promote must be the share of a rung's candidates promoted to the next, in (0, 1] (e.g. 0.34), "
+                f"or None for one fidelity; got {self.promote!r}"
+            )
         if self.connect_timeout_s <= 0:
             raise ValueError(f"connect_timeout_s must be > 0, got {self.connect_timeout_s}")
 
@@ -104,8 +113,11 @@ class SearchConfig:
             raise ValueError(f"threads_per_worker must be an integer >= 1 or None, got {self.threads_per_worker!r}")
 
     def relevant(self) -> dict[str, Any]:
-        """The search-relevant fields (see ``SEARCH_RELEVANT_FIELDS``) as a plain dict."""
-        return {name: getattr(self, name) for name in SEARCH_RELEVANT_FIELDS}
+        """The search-relevant fields (see ``SEARCH_RELEVANT_FIELDS``) as a plain dict (``promote`` only when set)."""
+        fields = {name: getattr(self, name) for name in SEARCH_RELEVANT_FIELDS}
+        if fields["promote"] is None:
+            del fields["promote"]  # the settings (and checkpoint hash) of one-fidelity searches stay as before
+        return fields
 
     def to_dict(self) -> dict[str, Any]:
         """All fields as a plain dict."""

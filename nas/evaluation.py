@@ -9,6 +9,11 @@ For each distinct key of a batch, in order:
    in whatever order they finish; the loop reads them back by key, so arrival order never
    changes the search.
 
+With multi-fidelity search (``SearchConfig.promote``; :mod:`nas.fidelity`) step 3 runs in rungs:
+every new candidate at the lowest fidelity first, results journaled in the rung's own journal,
+then only the best share at the next rung and finally at full fidelity; the others are recorded
+in the main journal with their lower-fidelity result.
+
 Failures: an exception in ``evaluate`` is retried; a worker death with an unknown culprit (a loky
 pool breaks as a whole) sends the tasks that were in flight to a suspect queue, whose tasks then
 run one at a time, so a crash there is attributable. After ``retries`` retries a candidate is
@@ -20,13 +25,14 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from common.errors import UserError
 from nas.backends import Backend, WorkerLost, utc_now
 from nas.config import SearchConfig
+from nas.fidelity import AtRung, promoted
 from nas.journal import Journal
 from nas.problem import SearchProblem
 from nas.records import (
@@ -51,6 +57,8 @@ class _Task:
     cheap_info: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
     last_error: str = ""
+    checked: bool = True  # precheck ran (a replayed candidate's cheap metrics are computed only if needed)
+    rung: int | None = None  # the fidelity it is being evaluated at (None: full)
 
 
 class Evaluator:
@@ -69,20 +77,31 @@ class Evaluator:
         journal: Journal,
         cache: dict[str, EvalRecord],
         backend: Backend,
+        rungs: Sequence[tuple[Journal, dict[str, EvalRecord]]] = (),
     ) -> None:
-        """Bind the collaborators; nothing runs yet."""
+        """Bind the collaborators; nothing runs yet.
+
+        ``rungs``: per lower fidelity, its journal and the records it holds (multi-fidelity search only).
+        """
         self.problem, self.config, self.journal, self.cache, self.backend = problem, config, journal, cache, backend
+        self.rungs = list(rungs)
         self.submitted = 0
         self.recorded = 0
 
-    def evaluate(self, genomes: Sequence[Sequence[int]], keys: Sequence[str], generation: int) -> None:
+    def evaluate(
+        self, genomes: Sequence[Sequence[int]], keys: Sequence[str], generation: int, seen: Collection[str] = ()
+    ) -> None:
         """Make sure every key has a record in :attr:`cache`.
 
         Args:
             genomes: Genomes as bred (canonicalised here).
             keys: Their keys (``problem.key``), aligned with ``genomes``.
             generation: Stored in new records.
+            seen: Keys recorded by earlier generations (multi-fidelity: the others form this generation's rungs).
         """
+        if self.rungs:
+            self._evaluate_in_rungs(genomes, keys, generation, seen)
+            return
         tasks: list[_Task] = []
         queued: set[str] = set()
         for genome, key in zip(genomes, keys, strict=True):
@@ -92,6 +111,52 @@ class Evaluator:
             task = self._precheck(key, self.problem.canonical(genome), generation)
             if task is not None:
                 tasks.append(task)
+        if tasks:
+            self._dispatch(tasks, generation)
+
+    def _evaluate_in_rungs(
+        self, genomes: Sequence[Sequence[int]], keys: Sequence[str], generation: int, seen: Collection[str]
+    ) -> None:
+        """Successive halving over the generation's new candidates (see :mod:`nas.fidelity`).
+
+        Replays exactly: a rung result already journaled is reused, the promotions are decided
+        again from the same results, and only missing results are evaluated.
+        """
+        alive: list[_Task] = []
+        queued: set[str] = set()
+        for genome, key in zip(genomes, keys, strict=True):
+            if key in seen or key in queued:
+                continue
+            queued.add(key)
+            final, canonical = self.cache.get(key), self.problem.canonical(genome)
+            if final is not None and final.status == "precheck_infeasible":
+                continue
+            task = self._precheck(key, canonical, generation) if final is None else _Task(key, canonical, checked=False)
+            if task is not None:
+                alive.append(task)
+        for rung, (_, results) in enumerate(self.rungs):
+            self._run([t for t in alive if t.key not in results and not self._failed_at(t.key, rung)], generation, rung)
+            done = [results[t.key] for t in alive if t.key in results]
+            keep = promoted(done, self.problem.objectives, self.problem.constraints, float(self.config.promote))
+            for record in done:
+                if record.key not in keep and record.key not in self.cache:
+                    self._store(record)  # final: the candidate is ranked with its lower-fidelity result
+            alive = [t for t in alive if t.key in keep]
+        self._run([t for t in alive if t.key not in self.cache], generation, None)
+
+    def _failed_at(self, key: str, rung: int) -> bool:
+        record = self.cache.get(key)
+        return record is not None and record.status == "failed" and record.rung == rung
+
+    def _run(self, tasks: list[_Task], generation: int, rung: int | None) -> None:
+        """Dispatch ``tasks`` at fidelity ``rung`` (None: full), with their cheap metrics computed first."""
+        for task in tasks:
+            task.rung, task.attempts, task.last_error = rung, 0, ""
+            if not task.checked:
+                with preserved_global_rng():
+                    outputs = self.problem.precheck(list(task.genome))
+                task.cheap, task.cheap_info = split_outputs(outputs) if outputs is not None else ({}, {})
+                task.checked = True
         if tasks:
             self._dispatch(tasks, generation)
 
@@ -129,7 +194,8 @@ class Evaluator:
 
     def _submit(self, task: _Task) -> Any:
         self.submitted += 1
-        return self.backend.submit(self.problem, task.genome)
+        problem = self.problem if task.rung is None else AtRung(self.problem, task.rung)
+        return self.backend.submit(problem, task.genome)
 
     def _settle(self, task: _Task, handle: Any, alone: bool, queue: deque, suspects: deque, generation: int) -> None:
         try:
@@ -163,9 +229,15 @@ class Evaluator:
         log.warning("candidate %s recorded as failed: %s", task.key, reason)
         where = self._where()
         record = failed_record(
-            task.key, task.genome, reason, generation=generation, attempts=task.attempts, provenance=where
+            task.key,
+            task.genome,
+            reason,
+            generation=generation,
+            attempts=task.attempts,
+            provenance=where,
+            rung=task.rung,
         )
-        self._store(record)
+        self._store(record)  # final, also at a lower fidelity: a failed candidate is not promoted
 
     def _complete(self, task: _Task, out: dict[str, Any], generation: int) -> None:
         metrics = {**task.cheap, **out["metrics"]}
@@ -181,8 +253,14 @@ class Evaluator:
             attempts=task.attempts + 1,
             wall_s=out["wall_s"],
             provenance=where,
+            rung=task.rung,
         )
-        self._store(record)
+        if task.rung is None:
+            self._store(record)
+        else:
+            journal, results = self.rungs[task.rung]
+            journal.append(record)
+            results[record.key] = record
 
     def _store(self, record: EvalRecord) -> None:
         self.journal.append(record)

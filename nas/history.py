@@ -4,7 +4,8 @@
 generation. Columns: ``generation``; cumulative counts ``evaluations`` (distinct candidates
 recorded), ``full_evaluations`` (candidates passed to ``evaluate``), ``precheck_rejected``,
 ``failed``, ``cache_hits`` (proposed candidates whose key was already recorded, so reused
-without evaluation: exactly the proposals that exhausted their novelty retries);
+without evaluation: exactly the proposals that exhausted their novelty retries), ``low_fidelity``
+(multi-fidelity search: evaluated candidates recorded with a lower-fidelity result, not promoted);
 ``pop_feasible`` (feasible members of the current population, or of the batch for random
 search); ``feasible_total``; ``front_size`` and ``hypervolume`` of the feasible
 front of everything recorded so far (see :mod:`nas.hypervolume`); ``best_<objective>`` over
@@ -29,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from common.atomic import atomic_write_text
+from nas.fidelity import fidelity_label
 from nas.problem import Constraint, ObjectiveSpec
 from nas.records import EvalRecord
 
 TIMING_COLUMNS = ("wall_s", "elapsed_s")
-COUNT_COLUMNS = ("evaluations", "full_evaluations", "precheck_rejected", "failed", "cache_hits")
+COUNT_COLUMNS = ("evaluations", "full_evaluations", "precheck_rejected", "failed", "cache_hits", "low_fidelity")
 
 
 def history_columns(objectives: Sequence[ObjectiveSpec]) -> list[str]:
@@ -52,12 +54,19 @@ def best_values(feasible: Sequence[EvalRecord], objectives: Sequence[ObjectiveSp
 
 
 def pareto_columns(
-    objectives: Sequence[ObjectiveSpec], constraints: Sequence[Constraint], reported: Sequence[str] = ()
+    objectives: Sequence[ObjectiveSpec],
+    constraints: Sequence[Constraint],
+    reported: Sequence[str] = (),
+    fidelities: Sequence[str] | None = None,
 ) -> list[str]:
-    """Column order of ``pareto.csv``: key, generation, objectives, constrained and reported metrics, genome."""
+    """Column order of ``pareto.csv``: key, generation, objectives, constrained and reported metrics, genome.
+
+    With ``fidelities`` (a multi-fidelity search) a ``fidelity`` column comes before ``genome``.
+    """
     names = [o.name for o in objectives]
     extra = [c.metric for c in constraints if c.metric not in names] + [m for m in reported if m not in names]
-    return ["key", "generation", *names, *dict.fromkeys(extra), "genome"]
+    fidelity = ["fidelity"] if fidelities is not None else []
+    return ["key", "generation", *names, *dict.fromkeys(extra), *fidelity, "genome"]
 
 
 def pareto_rows(
@@ -65,13 +74,16 @@ def pareto_rows(
     objectives: Sequence[ObjectiveSpec],
     constraints: Sequence[Constraint],
     reported: Sequence[str] = (),
+    fidelities: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of ``pareto.csv`` for the records of ``front`` (genome as a list)."""
-    columns = pareto_columns(objectives, constraints, reported)
+    columns = [c for c in pareto_columns(objectives, constraints, reported) if c not in ("key", "generation", "genome")]
     rows = []
     for r in front:
         row: dict[str, Any] = {"key": r.key, "generation": r.generation, "genome": list(r.genome)}
-        row.update({name: r.metrics.get(name, math.nan) for name in columns[2:-1]})
+        row.update({name: r.metrics.get(name, math.nan) for name in columns})
+        if fidelities is not None:
+            row["fidelity"] = fidelity_label(r, fidelities)
         rows.append(row)
     return rows
 
@@ -79,10 +91,12 @@ def pareto_rows(
 HISTORY_DESCRIPTIONS = {
     "generation": "generation number (0 = the initial population)",
     "evaluations": "distinct candidates recorded so far (evaluated, rejected by the precheck, or failed)",
-    "full_evaluations": "candidates passed to the expensive evaluation so far",
+    "full_evaluations": "candidates passed to the expensive evaluation (at any fidelity) so far",
     "precheck_rejected": "candidates rejected by a cheap constraint before evaluation, so far",
     "failed": "candidates whose evaluation failed after retries, so far",
     "cache_hits": "proposals whose key was already recorded (reused, not evaluated: novelty retries exhausted), so far",
+    "low_fidelity": "multi-fidelity search: evaluated candidates recorded with a lower-fidelity result (not promoted), "
+    "so far",
     "pop_feasible": "feasible members of this generation's population (random search: of its batch)",
     "feasible_total": "feasible candidates so far",
     "front_size": "size of the feasible Pareto front of everything recorded so far",
@@ -97,11 +111,16 @@ PARETO_DESCRIPTIONS = {
     "key": "canonical architecture string (the key of the journal and of every table)",
     "generation": "generation in which the candidate was first recorded",
     "genome": "the integer genome (JSON list; gene i indexes choice list i of the search space)",
+    "fidelity": "multi-fidelity search: what the metrics were measured at: full (the whole evaluation), or the lower "
+    "fidelity of a candidate that was not promoted",
 }
 
 
 def column_legend(
-    objectives: Sequence[ObjectiveSpec], constraints: Sequence[Constraint], descriptions: dict[str, str]
+    objectives: Sequence[ObjectiveSpec],
+    constraints: Sequence[Constraint],
+    descriptions: dict[str, str],
+    fidelities: Sequence[str] | None = None,
 ) -> dict[str, dict[str, str]]:
     """What each column of ``pareto.csv`` and ``history.csv`` is (written as ``nas/columns.json``).
 
@@ -109,10 +128,11 @@ def column_legend(
         objectives: The search's objectives (each gets a ``best_<name>`` history column).
         constraints: Its constraints.
         descriptions: The problem's metric descriptions (:meth:`nas.problem.SearchProblem.metric_descriptions`).
+        fidelities: The lower fidelities of a multi-fidelity search (None: one fidelity).
     """
     reported = list(descriptions)
     pareto = {}
-    for column in pareto_columns(objectives, constraints, reported):
+    for column in pareto_columns(objectives, constraints, reported, fidelities):
         pareto[column] = PARETO_DESCRIPTIONS.get(column) or descriptions.get(column, "metric recorded by the problem")
     for o in objectives:
         pareto[o.name] = f"{pareto[o.name]} [objective, {o.direction}imised]"

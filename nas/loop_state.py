@@ -79,6 +79,7 @@ class LoopState:
             counters["precheck_rejected"] += record.status == "precheck_infeasible"
             counters["failed"] += record.status == "failed"
             counters["feasible"] += record.feasible
+            counters["low_fidelity"] += record.rung is not None and record.status == "ok"
         if new:
             self.front = pareto_front(self.front + new, self.problem.objectives)
 
@@ -100,7 +101,7 @@ class LoopState:
         state.elapsed_s += wall_s
         row: dict[str, Any] = {"generation": generation}
         row.update({name: counters[name] for name in ("evaluations", "full_evaluations", "precheck_rejected")})
-        row.update({"failed": counters["failed"], "cache_hits": counters["cache_hits"]})
+        row.update({name: counters[name] for name in ("failed", "cache_hits", "low_fidelity")})
         row["pop_feasible"] = sum(r.feasible for r in population)
         row["feasible_total"] = counters["feasible"]
         row["front_size"] = len(self.front)

@@ -183,6 +183,7 @@ class SearchProblem(abc.ABC):
     objectives: Sequence[ObjectiveSpec]
     constraints: Sequence[Constraint] = ()
     gene_kinds: Sequence[str] | None = None
+    fidelities: Sequence[str] = ()  # lower fidelities, cheapest first, described (e.g. "1 epoch"); see evaluate_low
 
     def canonical(self, genome: Sequence[int]) -> Genome:
         """The canonical genome of a candidate (e.g. genes of inactive blocks set to 0).
@@ -230,6 +231,20 @@ class SearchProblem(abc.ABC):
                 ``SearchConfig.retries`` retries, recorded as a failed (infeasible) candidate.
         """
 
+    def evaluate_low(self, genome: Genome, rung: int) -> Mapping[str, Any]:
+        """A cheaper evaluation at lower fidelity ``rung`` (``fidelities[rung]``), for multi-fidelity search.
+
+        Same contract as :meth:`evaluate` (every objective and constrained metric, deterministic);
+        with ``SearchConfig.promote`` set, every new candidate of a generation is evaluated at
+        rung 0 first, and only the best share goes on to the next rung and finally to
+        :meth:`evaluate` (see :mod:`nas.fidelity`).
+
+        Args:
+            genome: The canonical genome.
+            rung: Index into :attr:`fidelities`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} declares fidelities but has no evaluate_low")
+
     def metric_descriptions(self) -> Mapping[str, str]:
         """What each metric means (units, how it was obtained), for the column legend ``nas/columns.json``.
 
@@ -254,13 +269,16 @@ def gene_kinds(problem: SearchProblem) -> list[str]:
 
 def problem_signature(problem: SearchProblem) -> dict[str, Any]:
     """The plain-data description of ``problem`` that must not change between a run and its resume."""
-    return {
+    signature = {
         "gene_bounds": [int(b) for b in problem.gene_bounds],
         "gene_kinds": gene_kinds(problem),
         "objectives": [dataclasses.asdict(o) for o in problem.objectives],
         "constraints": [dataclasses.asdict(c) for c in problem.constraints],
         "describe": dict(problem.describe()),
     }
+    if problem.fidelities:  # only then: single-fidelity signatures stay as they were
+        signature["fidelities"] = [str(f) for f in problem.fidelities]
+    return signature
 
 
 def validate_problem(problem: SearchProblem) -> None:

@@ -8,6 +8,9 @@ Journal line (JSON, one per line, keys sorted)::
      "feasible": true, "reason": null, "generation": 4, "attempts": 1, "wall_s": 12.3,
      "provenance": {"host": "gpu-01", "pid": 4242, "backend": "loky", "finished_at": "2026-...Z"}}
 
+With multi-fidelity search (:mod:`nas.fidelity`) a record also has ``rung``: the index of the
+lower fidelity it was evaluated at (``null``: full fidelity, ``evaluate``).
+
 ``status`` is ``ok`` (evaluated), ``precheck_infeasible`` (a cheap constraint failed; never
 evaluated; ``metrics`` holds the precheck values) or ``failed`` (evaluation raised or its worker
 died ``retries + 1`` times; ``reason`` says why; violation ``inf``). ``wall_s`` and the
@@ -51,10 +54,14 @@ class EvalRecord:
     attempts: int = 0
     wall_s: float = 0.0
     provenance: dict[str, Any] = field(default_factory=dict)
+    rung: int | None = None  # multi-fidelity: the lower fidelity it was evaluated at (None: full, evaluate())
 
     def to_json(self) -> dict[str, Any]:
-        """The journal-line dict."""
-        return {"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
+        """The journal-line dict (``rung`` only when set: full-fidelity lines stay as they were)."""
+        data = {"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
+        if data["rung"] is None:
+            del data["rung"]
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EvalRecord:

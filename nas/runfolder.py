@@ -34,6 +34,10 @@ class SearchPaths:
         """One line per finished evaluation."""
         return self.folder / "journal.jsonl"
 
+    def rung_journal(self, rung: int) -> Path:
+        """The journal of lower-fidelity results at ``rung`` (multi-fidelity search): ``nas/rung<k>.jsonl``."""
+        return self.folder / f"rung{rung}.jsonl"
+
     @property
     def checkpoint(self) -> Path:
         """State at the last generation boundary."""

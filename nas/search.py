@@ -85,6 +85,11 @@ def run_search(
         ProblemContractError: ``evaluate``/``precheck``/``key`` returned something unusable.
     """
     validate_problem(problem)
+    if config.promote is not None and not problem.fidelities:
+        raise ValueError(
+            f"promote={config.promote} (multi-fidelity) needs a problem with lower fidelities: "
+            f"{type(problem).__name__}.fidelities is empty"
+        )
     if config.backend != "inline":
         _check_picklable(problem, config.backend)
     paths = SearchPaths(Path(run_dir))
@@ -97,9 +102,15 @@ def run_search(
                 write_settings(paths.settings, settings, config.to_dict())
             journal = Journal(paths.journal)
             cache, journal_notes = journal.load()
+            rungs = []
+            for rung in range(len(problem.fidelities) if config.promote is not None else 0):
+                rung_journal = Journal(paths.rung_journal(rung))
+                results, rung_notes = rung_journal.load()
+                rungs.append((rung_journal, results))
+                journal_notes += rung_notes
             loop = _Loop(problem, config, paths, settings, cache, notes + journal_notes)
             loop.restore(resume)
-            evaluator = Evaluator(problem, config, journal, cache, backend)
+            evaluator = Evaluator(problem, config, journal, cache, backend, rungs)
             completed = loop.run(evaluator, progress, on_generation, before_generation)
     except BaseException as exc:
         backend.close(abort=True)
@@ -146,6 +157,7 @@ class _Loop:
             else RandomSearch(toolbox, config)
         )
         self.loop = LoopState(problem, cache)
+        self.fidelities = list(problem.fidelities) if config.promote is not None else None
         self.evaluate_calls = 0
         self.warnings: list[str] = []
 
@@ -209,7 +221,7 @@ class _Loop:
         self._report_repeats(g, [ind for ind in offspring if ind.repeated])
         journaled = {k for k in keys if k in self.cache}
         calls_before = evaluator.submitted
-        evaluator.evaluate(offspring, keys, g)
+        evaluator.evaluate(offspring, keys, g, self.loop.seen)
         self.evaluate_calls += evaluator.submitted - calls_before
         self.loop.record(keys, journaled)
         for warning in self.loop.box_warnings():
@@ -257,15 +269,18 @@ class _Loop:
 
     def _write_outputs(self) -> None:
         objectives, constraints = self.problem.objectives, self.problem.constraints
-        descriptions = dict(self.problem.metric_descriptions())
+        descriptions, fidelities = dict(self.problem.metric_descriptions()), self.fidelities
         write_csv(self.paths.history, history_columns(objectives), self.loop.state.history)
-        write_csv(self.paths.pareto, pareto_columns(objectives, constraints, list(descriptions)), self.pareto())
-        atomic_write_json(self.paths.folder / "columns.json", column_legend(objectives, constraints, descriptions))
+        columns = pareto_columns(objectives, constraints, list(descriptions), fidelities)
+        write_csv(self.paths.pareto, columns, self.pareto())
+        legend = column_legend(objectives, constraints, descriptions, fidelities)
+        atomic_write_json(self.paths.folder / "columns.json", legend)
 
     def pareto(self) -> list[dict[str, Any]]:
         """Rows of ``pareto.csv``."""
         reported = list(self.problem.metric_descriptions())
-        return pareto_rows(self.loop.front, self.problem.objectives, self.problem.constraints, reported)
+        objectives, constraints = self.problem.objectives, self.problem.constraints
+        return pareto_rows(self.loop.front, objectives, constraints, reported, self.fidelities)
 
     def result(self, completed: bool) -> SearchResult:
         """The :class:`SearchResult` of this session."""

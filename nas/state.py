@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-COUNTERS = ("evaluations", "full_evaluations", "precheck_rejected", "failed", "cache_hits", "feasible")
+COUNTERS = ("evaluations", "full_evaluations", "precheck_rejected", "failed", "cache_hits", "feasible", "low_fidelity")
 
 
 @dataclass
@@ -64,7 +64,7 @@ class SearchState:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SearchState:
         """Inverse of :meth:`to_json`."""
-        counters = {name: int(data["counters"][name]) for name in COUNTERS}
+        counters = {name: int(data["counters"].get(name, 0)) for name in COUNTERS}  # a counter added later: 0
         return cls(
             next_generation=int(data["next_generation"]),
             population=[Member.from_json(m) for m in data["population"]],

@@ -49,6 +49,7 @@ class ToyProblem(SearchProblem):
         crash_mod: int | None = None,
         crash_always: bool = False,
         fail_mod: int | None = None,
+        low_fidelity: bool = False,
     ) -> None:
         """Build the problem.
 
@@ -64,6 +65,9 @@ class ToyProblem(SearchProblem):
             crash_always: See ``crash_mod``.
             fail_mod: Candidates with ``(seed_from_string(key) >> 8) % fail_mod == 0`` raise ``RuntimeError``
                 (``fail_mod=1``: all of them).
+            low_fidelity: Offer one lower fidelity (multi-fidelity search): :meth:`evaluate_low` gives the
+                accuracy 0.1 to 0.2 lower, by an amount drawn from the key (a noisy, biased early estimate),
+                in a quarter of ``sleep_s``; its calls are logged as ``key@r0``.
         """
         self.tail_bounds = [TAIL_BOUNDS[i % len(TAIL_BOUNDS)] for i in range(n_tail)]
         self.gene_bounds = [3, 31, *self.tail_bounds]
@@ -80,6 +84,7 @@ class ToyProblem(SearchProblem):
             self.constraints.append(Constraint.at_least("accuracy", min_accuracy))
         self.sleep_s, self.state_dir = sleep_s, state_dir
         self.crash_mod, self.crash_always, self.fail_mod = crash_mod, crash_always, fail_mod
+        self.fidelities = ("noisy estimate",) if low_fidelity else ()
 
     def canonical(self, genome: Sequence[int]) -> list[int]:
         """Zero the tail genes that the depth gene leaves inactive."""
@@ -106,6 +111,21 @@ class ToyProblem(SearchProblem):
         f2 = g * (1.0 - math.sqrt(x1 / g))
         out = {"accuracy": 1.0 - f2 / 10.0, "latency_ms": 1.0 + 99.0 * x1, "seed": seed_from_string(key)}
         return {**out, **self.precheck(genome), "source": "toy"}
+
+    def evaluate_low(self, genome: list[int], rung: int) -> Mapping[str, Any]:
+        """The objectives with the accuracy lowered by 0.1 to 0.2 (drawn from the key): a cheap, noisy estimate."""
+        key = self.key(genome)
+        saved, self.state_dir, self.sleep_s = (self.state_dir, self.sleep_s), None, 0.0
+        try:
+            out = dict(self.evaluate(genome))  # first: an interrupting subclass stops before the call is logged
+        finally:
+            self.state_dir, self.sleep_s = saved
+        self._log_call(f"{key}@r{rung}")
+        self._maybe_break(key)
+        if self.sleep_s:
+            time.sleep(self.sleep_s / 4)
+        out["accuracy"] -= 0.1 + 0.1 * (seed_from_string(f"low:{key}") % 1000) / 1000
+        return out
 
     def describe(self) -> Mapping[str, Any]:
         """Settings that change results."""

@@ -21,6 +21,15 @@ def comma_list(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+def int_list(value: str) -> list[int]:
+    """``"1,2"`` -> ``[1, 2]``; anything else is a one-line argparse error naming what was expected."""
+    try:
+        return [int(part) for part in comma_list(value)]
+    except ValueError:
+        expected = "expected whole numbers separated by commas (e.g. 1,2)"
+        raise argparse.ArgumentTypeError(f"{expected}, got {value!r}") from None
+
+
 @dataclass(frozen=True)
 class Flag:
     """One command-line flag and where its value goes in the config.
@@ -125,6 +134,11 @@ SHARED_FLAGS: tuple[Flag, ...] = (
          group="search"),
     Flag("--proxy-epochs", "training epochs of the accuracy proxy", ("nas.proxy.epochs",), kwargs={"type": int},
          group="search"),
+    Flag("--promote", "multi-fidelity search: share of each generation's new candidates trained on to the full proxy "
+         "after --low-epochs (e.g. 0.25; the rest keep their low-epoch score)", ("nas.search.promote",),
+         kwargs={"type": float, "metavar": "SHARE"}, group="search"),
+    Flag("--low-epochs", "multi-fidelity search: the lower rungs' proxy epochs, increasing (default with --promote: "
+         "1)", ("nas.low_epochs",), kwargs={"metavar": "E,E", "type": int_list}, group="search"),
     Flag("--backend", "where candidates are evaluated", ("nas.backend",),
          kwargs={"choices": ("loky", "dask", "inline")}, group="search"),
     Flag("--scheduler", "dask scheduler address (with --backend dask)", ("nas.scheduler",),

@@ -106,6 +106,7 @@ class NasConfig:
     max_minutes: float | None = 10.0  # wall-clock budget (0 or None: none); stops at a generation boundary
     proxy: TrainConfig = field(default_factory=default_proxy)
     search: SearchSettings = field(default_factory=SearchSettings)  # engine: variation operators, probabilities
+    low_epochs: tuple[int, ...] = ()  # multi-fidelity (nas.search.promote): the lower rungs' proxy epochs
 
     def __post_init__(self) -> None:
         unknown = [o for o in self.objectives if o not in OBJECTIVES]
@@ -130,3 +131,31 @@ class NasConfig:
             raise ValueError(f"nas.population must be in 1..{MAX_POPULATION} (dozens are usual), got {self.population}")
         if self.min_accuracy is not None and not 0 < self.min_accuracy < 1:
             raise ValueError(f"nas.min_accuracy must be in (0, 1), got {self.min_accuracy}")
+        self._check_fidelities()
+
+    def _check_fidelities(self) -> None:
+        """``low_epochs``: increasing, each below the proxy's epochs; ``(1,)`` when only ``promote`` is set."""
+        low = tuple(self.low_epochs)
+        object.__setattr__(self, "low_epochs", low)
+        if self.search.promote is None:
+            if low:
+                raise ValueError(
+                    f"nas.low_epochs {list(low)} needs nas.search.promote (--promote SHARE, e.g. 0.25): the share "
+                    "of each rung's candidates trained on"
+                )
+            return
+        if not low:
+            if self.proxy.epochs < 2:
+                raise ValueError(
+                    "nas.search.promote needs a lower fidelity below the proxy's epochs, and a 1-epoch proxy has "
+                    "none: raise --proxy-epochs or leave --promote out"
+                )
+            object.__setattr__(self, "low_epochs", (1,))
+            return
+        if any(isinstance(e, bool) or not isinstance(e, int) or e < 1 for e in low) or list(low) != sorted(set(low)):
+            raise ValueError(f"nas.low_epochs must be whole numbers >= 1 in increasing order, got {list(low)}")
+        if low[-1] >= self.proxy.epochs:
+            raise ValueError(
+                f"nas.low_epochs {list(low)}: a lower rung must train fewer epochs than the full proxy "
+                f"(nas.proxy.epochs {self.proxy.epochs}); otherwise it costs as much as the full evaluation"
+            )

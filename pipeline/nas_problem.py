@@ -79,6 +79,7 @@ class AudioSettings:
         machine: Description of this machine when latency is measured here.
         strict: Refuse interpolated latency-table entries.
         versions: torch and onnxruntime versions.
+        low_epochs: Multi-fidelity search: the proxy epochs of each lower rung (empty: one fidelity).
     """
 
     run_dir: str
@@ -95,6 +96,7 @@ class AudioSettings:
     machine: dict | None = None
     strict: bool = False
     versions: dict | None = None
+    low_epochs: tuple[int, ...] = ()
 
 
 class AudioProblem(SearchProblem):
@@ -111,6 +113,7 @@ class AudioProblem(SearchProblem):
         self.objectives = objectives
         self.constraints = constraints
         self.gene_bounds = list(create_search_space(settings.space).gene_bounds)
+        self.fidelities = tuple(f"{e} epoch(s) of proxy training" for e in settings.low_epochs)
 
     @property
     def _space(self):
@@ -161,6 +164,13 @@ class AudioProblem(SearchProblem):
 
     def evaluate(self, genome) -> dict[str, Any]:
         """Train briefly on the train split; validation accuracy and macro-F1 (a worker process)."""
+        return self._train(genome, self.settings.proxy.epochs)
+
+    def evaluate_low(self, genome, rung: int) -> dict[str, Any]:
+        """:meth:`evaluate` with the proxy trained ``low_epochs[rung]`` epochs (the same seed and recipe)."""
+        return self._train(genome, self.settings.low_epochs[rung])
+
+    def _train(self, genome, epochs: int) -> dict[str, Any]:
         from train.trainer import train_model
 
         s = self.settings
@@ -171,7 +181,7 @@ class AudioProblem(SearchProblem):
         except UserError as exc:  # unfit for the input: infeasible, not a reason to stop the search
             return {"accuracy": math.nan, "macro_f1": math.nan, "unfit": str(exc)[:200]}
         seed = seed_from_string(f"{s.seed}:{spec}")
-        result = train_model(model, features, dataclasses.replace(s.proxy, seed=seed))
+        result = train_model(model, features, dataclasses.replace(s.proxy, seed=seed, epochs=epochs))
         nan = math.nan
         return {
             "accuracy": result.best_val_accuracy if not result.diverged else nan,
@@ -210,6 +220,8 @@ class AudioProblem(SearchProblem):
         """Everything that changes results (compared on resume); paths are left out."""
         settings = dataclasses.asdict(self.settings)
         settings.pop("run_dir")
+        if not self.settings.low_epochs:
+            settings.pop("low_epochs")  # one fidelity, as in searches written before the field existed
         proxy = dataclasses.asdict(self.settings.proxy)
         proxy.pop("progress", None)  # display only
         if self.settings.proxy_device != "cuda":

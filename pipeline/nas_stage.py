@@ -81,6 +81,18 @@ def _versions() -> dict[str, str]:
     return {"torch": torch.__version__.split("+")[0], "onnxruntime": onnxruntime.__version__}
 
 
+def _fidelity_line(cfg: PipelineConfig) -> str:
+    """How a multi-fidelity search trains its candidates (empty for one fidelity)."""
+    share = cfg.nas.search.promote
+    if share is None:
+        return ""
+    rungs = " -> ".join(f"{e}" for e in (*cfg.nas.low_epochs, cfg.nas.proxy.epochs))
+    return (
+        f"  multi-fidelity: every new candidate trained {rungs} epochs in rungs, the best {share:.0%} of each rung "
+        "promoted to the next; the others keep their lower-epoch score (pareto.csv's fidelity column)\n"
+    )
+
+
 def build_problem(cfg: PipelineConfig, run_dir: Path, n_classes: int, data: str) -> AudioProblem:
     """The :class:`AudioProblem` for the configured objectives, constraints and devices."""
     nas = cfg.nas
@@ -108,6 +120,7 @@ def build_problem(cfg: PipelineConfig, run_dir: Path, n_classes: int, data: str)
         machine={k: v for k, v in device_metadata().items() if k != "python"} if measure else None,
         strict=cfg.latency.strict,
         versions=_versions(),
+        low_epochs=nas.low_epochs if nas.search.promote is not None else (),
     )
     latency_names = [latency_metric("local")] if measure else [latency_metric(t.name) for t in tables]
     bounds = {"size_kb": nas.max_size_kb, "macs_m": nas.max_macs_m}
@@ -257,7 +270,8 @@ def run_nas(
         f"[{features.dataset}] {cfg.nas.strategy} search over {cfg.nas.space}: population {config.population}, "
         f"{config.generations} generations after the initial one, {config.jobs} worker(s), proxy "
         f"{cfg.nas.proxy.epochs} epochs on {n_proxy} train clips ({problem.settings.proxy_device}), scored on "
-        f"{len(features.splits.val)} validation clips\n  objectives: {names}\n  constraints: {limits}\n  "
+        f"{len(features.splits.val)} validation clips\n{_fidelity_line(cfg)}  objectives: {names}\n  constraints: "
+        f"{limits}\n  "
         + (
             f"time budget {cfg.nas.max_minutes:g} min (--max-minutes; it stops at a generation boundary, --resume "
             "continues)"

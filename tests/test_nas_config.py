@@ -58,7 +58,10 @@ def test_search_relevant_fields_are_explicit() -> None:
     names = {f.name for f in dataclasses.fields(SearchConfig)}
     assert set(SEARCH_RELEVANT_FIELDS) <= names
     assert not {"generations", "jobs", "backend", "scheduler", "retries"} & set(SEARCH_RELEVANT_FIELDS)
-    assert SearchConfig().relevant() == {name: getattr(SearchConfig(), name) for name in SEARCH_RELEVANT_FIELDS}
+    unset = {name: getattr(SearchConfig(), name) for name in SEARCH_RELEVANT_FIELDS if name != "promote"}
+    assert SearchConfig().relevant() == unset  # one fidelity: the settings of searches written before promote
+    multi = SearchConfig(promote=0.25)
+    assert multi.relevant() == {name: getattr(multi, name) for name in SEARCH_RELEVANT_FIELDS}
 
 
 @pytest.mark.parametrize(
