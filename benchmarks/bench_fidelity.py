@@ -1,0 +1,198 @@
+"""The real problem at equal wall clock: NSGA-II with and without multi-fidelity, random search, Optuna NSGA-II.
+
+Usage: python benchmarks/bench_fidelity.py [--fsdd PATH] [--minutes 20] [--seeds 3] [--population 8]
+       [--variants nsga2 nsga2-mf random optuna] [--promote 0.25] [--low-epochs 1] [--out runs/bench-fidelity]
+       [--dataset synthetic --proxy-epochs 2]  (a quick check of the script on the built-in data)
+
+Every contestant searches FSDD's mel2d space for the same objectives (proxy validation accuracy,
+latency on the shipped table, size), constraint (latency <= 1 ms) and hypervolume reference, with
+2 workers and the default 4-epoch proxy, for ``--minutes`` of wall clock:
+
+* ``nsga2``: this search (``--mode nas`` with ``--max-minutes``; it stops at a generation boundary);
+* ``nsga2-mf``: the same with ``--promote`` (every new candidate trained ``--low-epochs`` first, the
+  best share on to the full proxy);
+* ``random``: this search's random strategy, same budget;
+* ``optuna``: Optuna's ``NSGAIISampler`` (population ``--population``, its defaults otherwise) driving
+  the same evaluation function (``AudioProblem.precheck`` then ``evaluate``), ``suggest_int`` per
+  gene, constraints through ``Trial.set_constraint``, candidates that break the table-latency bound
+  before training not trained (as in this search), repeats of a key read back, ``n_jobs=2`` threads
+  and ``timeout`` = the budget.
+
+Hypervolume is computed here for all from the final records with one function
+(:func:`nas.hypervolume.hypervolume`, the search's own normalised box). For ``nsga2-mf`` it is
+given twice: over the front as the search reports it (candidates that were not promoted keep their
+1-epoch accuracy, a pessimistic estimate) and over the fully trained candidates only.
+``evals/h``: candidates trained per hour of wall clock (any fidelity), ``full/h``: at the full proxy.
+
+Needs the ``bench`` extra (``pip install -e .[bench]``) for Optuna.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from nas.hypervolume import hypervolume, pareto_front
+from nas.journal import Journal
+from nas.records import EvalRecord, constraint_violations, make_record
+from pipeline.config import build_config
+from pipeline.data_stage import prepare_features
+from pipeline.nas_stage import build_problem, run_nas
+from pipeline.run_folder import init_run_folder
+
+DEFAULT_FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd"
+VARIANTS = ("nsga2", "nsga2-mf", "random", "optuna")
+
+
+def config(fsdd: Path, seed: int, variant: str, args: argparse.Namespace):
+    nas: dict[str, Any] = {
+        "strategy": "random" if variant == "random" else "nsga2",
+        "population": args.population,
+        "generations": 1000,  # the wall clock ends the search
+        "max_minutes": args.minutes,
+    }
+    if variant == "nsga2-mf":
+        nas["search"] = {"promote": args.promote}
+        nas["low_epochs"] = args.low_epochs
+    if args.proxy_epochs is not None:
+        nas["proxy"] = {"epochs": args.proxy_epochs}
+    data = {"dataset": "fsdd", "path": str(fsdd)} if args.dataset == "fsdd" else {"dataset": args.dataset}
+    overrides = {
+        "data": data,
+        "run": {"seed": seed, "jobs": 2, "progress": False},
+        "nas": nas,
+    }
+    return build_config(None, overrides)
+
+
+def scores(records: list[EvalRecord], objectives, wall_s: float) -> dict[str, float]:
+    trained = [r for r in records if r.status == "ok"]
+    full = [r for r in trained if r.rung is None]
+    return {
+        "hv": hypervolume(pareto_front(records, objectives), objectives),
+        "hv_full_only": hypervolume(pareto_front(full, objectives), objectives),
+        "wall_s": wall_s,
+        "trained": len(trained),
+        "full": len(full),
+        "evals_per_h": 3600 * len(trained) / wall_s,
+        "full_per_h": 3600 * len(full) / wall_s,
+        "feasible": sum(bool(r.feasible) for r in records),
+    }
+
+
+def run_engine(out: Path, cfg) -> dict[str, float]:
+    run_dir = init_run_folder(out, cfg, resume=False)
+    start = time.monotonic()
+    result = run_nas(cfg, run_dir)
+    wall_s = time.monotonic() - start
+    records = list(Journal(run_dir / "nas" / "journal.jsonl").read())
+    objectives = _objectives(cfg, run_dir)  # the search's own objectives and reference box
+    row = scores(records, objectives, wall_s)
+    row["generations"] = len(result.history)
+    return row
+
+
+def _objectives(cfg, run_dir: Path):
+    features = prepare_features(cfg, run_dir)
+    return build_problem(cfg, run_dir, features.n_classes, features.fingerprint).objectives
+
+
+def run_optuna(out: Path, cfg, seed: int, minutes: float, population: int) -> dict[str, float]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    run_dir = init_run_folder(out, cfg, resume=False)
+    features = prepare_features(cfg, run_dir)
+    problem = build_problem(cfg, run_dir, features.n_classes, features.fingerprint)
+    objectives, constraints = problem.objectives, problem.constraints
+    seen: dict[str, tuple[tuple[float, ...], float, EvalRecord | None]] = {}  # key -> (values, violation, record)
+    lock = threading.Lock()
+    worst = tuple(o.worst for o in objectives)
+
+    def objective(trial: optuna.Trial) -> tuple[float, ...]:
+        genome = [trial.suggest_int(f"g{i}", 0, bound - 1) for i, bound in enumerate(problem.gene_bounds)]
+        genome = problem.canonical(genome)
+        key = problem.key(genome)
+        with lock:
+            known = seen.get(key)
+        if known is None:
+            cheap = {k: v for k, v in problem.precheck(genome).items() if isinstance(v, int | float)}
+            violation = float(sum(constraint_violations(cheap, constraints).values()))
+            if violation > 0 or any(v != v for v in cheap.values()):  # never trained, as in the search
+                known = (worst, violation if violation > 0 else 1.0, None)
+            else:
+                outputs = {k: v for k, v in problem.evaluate(genome).items() if isinstance(v, int | float)}
+                record = make_record(key, genome, {**cheap, **outputs}, objectives, constraints, generation=0)
+                values = record.objective_values(objectives)
+                values = tuple(w if v != v else v for v, w in zip(values, worst, strict=True))  # NaN: the worst
+                known = (values, min(float(record.violation), 1e9), record)  # inf (diverged) as a large violation
+            with lock:
+                seen.setdefault(key, known)
+        trial.set_constraint("violation", known[1])  # feasible when <= 0
+        return known[0]
+
+    sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
+    study = optuna.create_study(directions=[o.direction + "imize" for o in objectives], sampler=sampler)
+    start = time.monotonic()
+    study.optimize(objective, timeout=60 * minutes, n_jobs=2)
+    wall_s = time.monotonic() - start
+    records = [record for _, _, record in seen.values() if record is not None]
+    (run_dir / "optuna_records.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in records))
+    row = scores(records, objectives, wall_s)
+    row["trials"] = len(study.trials)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fsdd", type=Path, default=DEFAULT_FSDD)
+    parser.add_argument("--minutes", type=float, default=20.0)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--population", type=int, default=8)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--promote", type=float, default=0.25)
+    parser.add_argument("--low-epochs", type=int, nargs="+", default=[1])
+    parser.add_argument("--out", type=Path, default=Path("runs/bench-fidelity"))
+    parser.add_argument("--dataset", default="fsdd", help="fsdd, or synthetic for a quick check of the script")
+    parser.add_argument("--proxy-epochs", type=int, default=None, help="default: the search's (4)")
+    args = parser.parse_args()
+    results: dict[str, list[dict]] = {v: [] for v in args.variants}
+    for seed in range(args.seeds):
+        for variant in args.variants:
+            out = args.out / f"{variant}-{seed}"
+            shutil.rmtree(out, ignore_errors=True)
+            cfg = config(args.fsdd, seed, variant, args)
+            if variant == "optuna":
+                row = run_optuna(out, cfg, seed, args.minutes, args.population)
+            else:
+                row = run_engine(out, cfg)
+            results[variant].append(row)
+            print(json.dumps({"seed": seed, "variant": variant, **{k: round(v, 4) for k, v in row.items()}}),
+                  flush=True)  # fmt: skip
+    proxy_epochs = config(args.fsdd, 0, "nsga2", args).nas.proxy.epochs
+    print(
+        f"\n{args.dataset} mel2d, {args.minutes:g} min of wall clock per search, population {args.population}, "
+        f"2 workers, proxy {proxy_epochs} epochs (nsga2-mf: {','.join(map(str, args.low_epochs))} epoch(s) first, "
+        f"best {args.promote:.0%} promoted), {args.seeds} seed(s)"
+    )
+    print(f"  {'variant':>9} {'hypervolume':>18} {'full-only hv':>13} {'evals/h':>8} {'full/h':>7} {'wall s':>7}")
+    for variant, rows in results.items():
+        hv = [r["hv"] for r in rows]
+        spread = statistics.stdev(hv) if len(hv) > 1 else 0.0
+        print(
+            f"  {variant:>9} {statistics.mean(hv):>9.4f} +- {spread:.4f} "
+            f"{statistics.mean(r['hv_full_only'] for r in rows):>13.4f} "
+            f"{statistics.mean(r['evals_per_h'] for r in rows):>8.0f} "
+            f"{statistics.mean(r['full_per_h'] for r in rows):>7.0f} "
+            f"{statistics.mean(r['wall_s'] for r in rows):>7.0f}   per seed: {', '.join(f'{h:.4f}' for h in hv)}"
+        )
+
+
+if __name__ == "__main__":
+    main()
