@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from search_spaces import list_baselines
 from train.cv_folds import parse_cv
 
+SURVIVORS = "survivors"  # in baseline.models with --cv: the search's survivors (pipeline.survivors)
+
 
 @dataclass(frozen=True)
 class BaselineConfig:
@@ -18,19 +20,25 @@ class BaselineConfig:
     :mod:`pipeline.cv_stage`.
     """
 
-    models: tuple[str, ...] = ("tiny", "small", "medium", "dscnn")  # names from search_spaces.list_baselines()
+    models: tuple[str, ...] = ("tiny", "small", "medium", "dscnn")  # search_spaces.list_baselines(), or survivors
     seeds: int = 1  # independent training runs per model (seed = run.seed + k); results report mean +- std
     cv: str | None = None  # cross-validation: official | loso | K (None: the single data.split)
     linear_reference: bool = True  # a logistic regression on pooled features beside the CNNs (train.linear_reference)
 
     def __post_init__(self) -> None:
-        unknown = [m for m in self.models if m not in list_baselines()]
+        unknown = [m for m in self.models if m not in list_baselines() and m != SURVIVORS]
         if unknown:
             raise ValueError(
-                f"unknown baseline(s) {', '.join(unknown)}; known baselines: {', '.join(list_baselines())}"
+                f"unknown baseline(s) {', '.join(unknown)}; known baselines: {', '.join(list_baselines())}, or "
+                f"'{SURVIVORS}' (with --cv: the search's survivors in the run folder)"
             )
         if not self.models:
             raise ValueError("baseline.models must name at least one baseline")
         if self.seeds < 1:
             raise ValueError(f"baseline.seeds must be >= 1, got {self.seeds}")
         object.__setattr__(self, "cv", parse_cv(self.cv))
+        if SURVIVORS in self.models and self.cv is None:
+            raise ValueError(
+                f"baseline.models '{SURVIVORS}' needs --cv (official, loso or K): on the single split the survivors "
+                "are trained by --mode quantization"
+            )

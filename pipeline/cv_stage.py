@@ -1,4 +1,8 @@
-"""``--mode baseline --cv ...``: the baselines cross-validated, as papers report them.
+"""``--mode baseline --cv ...``: the baselines, and the search's survivors, cross-validated as papers report them.
+
+``--models tiny,survivors`` adds the survivors of the run folder's search (the architectures
+``--mode quantization`` trains, same ``nas-<hash>`` names); their rows say in ``protocol`` that
+the architecture was chosen on the run's single split.
 
 Each fold is a folder ``cv/fold<i>/`` holding its own data record (``data/clips.csv`` with that
 fold's split, ``data/summary.json`` with normalisation statistics of its training clips, over
@@ -19,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +31,14 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from common.atomic import atomic_write_json, atomic_write_text
+from common.errors import UserError
 from common.workers import ParentBound, worker_count
 from nas.history import write_csv
+from pipeline.baseline_config import SURVIVORS
 from pipeline.config import PipelineConfig
 from pipeline.data_stage import same_record
 from pipeline.final_training import TrainJob, train_and_test
+from pipeline.survivors import select_survivors
 from search_spaces import get_baseline
 from train.cv_folds import cv_splits
 from train.feature_set import Features, load_features
@@ -46,6 +53,10 @@ SUMMARY_COLUMNS = [
     "protocol",
 ]  # fmt: skip
 LINEAR = "linear"
+SEARCHED_NOTE = (
+    "architecture chosen by the search on the run's single split: its validation clips are test clips of some "
+    "folds, so its mean is slightly optimistic against the baselines'"
+)
 
 
 def fold_dirs(cfg: PipelineConfig, run_dir: Path) -> list[Path]:
@@ -91,24 +102,62 @@ def _write_fold(run_dir: Path, folder: Path, clips, features: Features, split) -
     atomic_write_json(path, summary)
 
 
-def _train(folder: str, fold: int, name: str, k: int, train_cfg, resume: bool) -> dict[str, Any]:
-    record = train_and_test(Path(folder), TrainJob(name, str(get_baseline(name)), k, train_cfg, "baseline"), resume)
+def _train(folder: str, fold: int, model: CvModel, k: int, train_cfg, resume: bool) -> dict[str, Any]:
+    record = train_and_test(Path(folder), TrainJob(model.name, model.spec, k, train_cfg, model.kind), resume)
     return record | {"fold": fold}
+
+
+@dataclass(frozen=True)
+class CvModel:
+    """One architecture to cross-validate: its folder name, canonical spec and kind (``baseline`` or ``nas``)."""
+
+    name: str
+    spec: str
+    kind: str
+
+
+def cv_models(cfg: PipelineConfig, run_dir: Path) -> list[CvModel]:
+    """The baselines named in ``baseline.models``, with ``survivors`` replaced by the run's search survivors.
+
+    The survivors are those ``--mode quantization`` trains (``quantize.survivors``, thinned by
+    crowding distance, or ``quantize.survivor_specs``), under the same ``nas-<hash>`` names.
+
+    Raises:
+        UserError: ``survivors`` asked for in a folder without a search that has a feasible front.
+    """
+    models = []
+    for name in cfg.baseline.models:
+        if name != SURVIVORS:
+            models.append(CvModel(name, str(get_baseline(name)), "baseline"))
+            continue
+        survivors, _ = select_survivors(run_dir, cfg.quantize.survivors, only=cfg.quantize.survivor_specs)
+        if not survivors:
+            raise UserError(
+                f"--models {SURVIVORS}: {run_dir} holds no search with a feasible front to take survivors from; "
+                f"run --mode nas --out {run_dir} first (the same --out), then --mode baseline --cv"
+            )
+        models += [CvModel(s.name, s.spec, "nas") for s in survivors]
+    return list({m.name: m for m in models}.values())
 
 
 def run_cv(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> list[dict[str, Any]]:
     """Train every baseline on every fold for every seed, then write the CV tables; returns the summary rows."""
+    models = cv_models(cfg, run_dir)
+    names = [m.name for m in models]
     dirs = fold_dirs(cfg, run_dir)
-    units = [(i, folder, name, k) for i, folder in enumerate(dirs, start=1) for name in cfg.baseline.models
+    units = [(i, folder, model, k) for i, folder in enumerate(dirs, start=1) for model in models
              for k in range(cfg.baseline.seeds)]  # fmt: skip
     jobs = worker_count(cfg.run.jobs, len(units), "fold x model x seed runs")
     train_cfg = replace(cfg.train, progress=cfg.run.progress and jobs == 1)
     protocol = json.loads((dirs[0] / "data" / "summary.json").read_text())["split_protocol"].split(",")[0]
-    print(f"cross-validation: {protocol}; {len(dirs)} folds x {len(cfg.baseline.models)} model(s) x "
+    print(f"cross-validation: {protocol}; {len(dirs)} folds x {len(models)} model(s) x "
           f"{cfg.baseline.seeds} seed(s) = {len(units)} training runs, {jobs} worker(s)", flush=True)  # fmt: skip
+    searched = [m.name for m in models if m.kind == "nas"]
+    if searched:
+        print(f"  {', '.join(searched)}: the search's survivors; {SEARCHED_NOTE}", flush=True)
     task = ParentBound(_train)
-    tasks = [delayed(task)(str(folder), i, name, k, replace(train_cfg, seed=cfg.run.seed + k), resume)
-             for i, folder, name, k in units]  # fmt: skip
+    tasks = [delayed(task)(str(folder), i, model, k, replace(train_cfg, seed=cfg.run.seed + k), resume)
+             for i, folder, model, k in units]  # fmt: skip
     results = []
     for record in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
         test = record["test"]
@@ -116,12 +165,15 @@ def run_cv(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> list[dic
                          "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"]})  # fmt: skip
         print(f"  {record['model']:>7} fold {record['fold']} seed {record['seed']}: test accuracy "
               f"{test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}", flush=True)  # fmt: skip
-    results.sort(key=lambda r: (cfg.baseline.models.index(r["model"]), r["fold"], r["seed"]))
+    results.sort(key=lambda r: (names.index(r["model"]), r["fold"], r["seed"]))
     if cfg.baseline.linear_reference:
         results += _linear_folds(dirs)
     for r in results:
         r["protocol"] = protocol
-    summaries = summarise(results, list(cfg.baseline.models), protocol)
+    summaries = summarise(results, names, protocol)
+    for row in summaries:
+        if row["model"] in searched:
+            row["protocol"] += f"; {SEARCHED_NOTE}"
     write_csv(run_dir / "cv_results.csv", RESULT_COLUMNS, results)
     write_csv(run_dir / "cv_summary.csv", SUMMARY_COLUMNS, summaries)
     return summaries

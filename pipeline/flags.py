@@ -107,7 +107,8 @@ SHARED_FLAGS: tuple[Flag, ...] = (
          hints={"nas": "; the search's accuracy proxy uses --proxy-epochs"}),
     Flag("--seeds", "training runs per model (mean +- std reported)", ("baseline.seeds",), kwargs={"type": int},
          group="training"),
-    Flag("--models", "baselines to train, comma-separated (default: all)", ("baseline.models",),
+    Flag("--models", "baselines to train, comma-separated (default: all); with --cv also 'survivors' (the run's "
+         "search survivors)", ("baseline.models",),
          kwargs={"metavar": "A,B"}, convert=comma_list, group="training"),
     Flag("--cv", "cross-validate the baselines: official (the dataset's folds), loso (leave one speaker out) or K "
          "folds (speaker-grouped where speakers are known)", ("baseline.cv",), kwargs={"metavar": "HOW"},
