@@ -131,6 +131,8 @@ SHARED_FLAGS: tuple[Flag, ...] = (
          kwargs={"type": float}, group="search"),
     Flag("--max-size-kb", "constraint: fp32 model size", ("nas.max_size_kb",), kwargs={"type": float},
          group="search"),
+    Flag("--max-size-kb-int8", "constraint: model size as a static INT8 ONNX file stores its weights",
+         ("nas.max_size_kb_int8",), kwargs={"type": float}, group="search"),
     Flag("--min-accuracy", "constraint: proxy validation accuracy", ("nas.min_accuracy",), kwargs={"type": float},
          group="search"),
     Flag("--proxy-epochs", "training epochs of the accuracy proxy", ("nas.proxy.epochs",), kwargs={"type": int},

@@ -11,7 +11,7 @@ from typing import Any
 from nas.config import SearchConfig
 from train.train_config import TrainConfig
 
-OBJECTIVES = ("accuracy", "macro_f1", "latency_ms", "size_kb", "macs_m", "params")
+OBJECTIVES = ("accuracy", "macro_f1", "latency_ms", "size_kb", "size_kb_int8", "macs_m", "params")
 LATENCY_SOURCES = ("table", "measure")
 MAX_POPULATION = 10_000  # a generation is built in memory before anything is evaluated
 
@@ -100,6 +100,7 @@ class NasConfig:
     devices: tuple[str, ...] = ()  # latency devices (default: latency.device, else the shipped table)
     latency_source: str = "table"  # table: predicted from the device tables | measure: timed here (ORT)
     max_size_kb: float | None = None  # constraint: fp32 weights after BatchNorm folding (KiB)
+    max_size_kb_int8: float | None = None  # constraint: weights in a static INT8 ONNX file (KiB)
     max_latency_ms: float | None = 1.0  # constraint: latency on every device
     max_macs_m: float | None = None  # constraint: multiply-accumulates (millions)
     min_accuracy: float | None = None  # constraint: proxy validation accuracy
@@ -119,7 +120,7 @@ class NasConfig:
         if self.latency_source not in LATENCY_SOURCES:
             sources = ", ".join(LATENCY_SOURCES)
             raise ValueError(f"nas.latency_source must be one of {sources}, got '{self.latency_source}'")
-        for name in ("max_size_kb", "max_latency_ms", "max_macs_m"):
+        for name in ("max_size_kb", "max_size_kb_int8", "max_latency_ms", "max_macs_m"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"nas.{name} must be > 0, got {value}")

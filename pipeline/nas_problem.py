@@ -22,7 +22,7 @@ from latency_tables.layout import export_onnx
 from latency_tables.ort_timing import TimingConfig, time_model
 from latency_tables.registry import cached_table
 from nas.problem import Constraint, ObjectiveSpec, SearchProblem
-from search_spaces import ArchSpec, create_search_space, deployable_size_kb
+from search_spaces import ArchSpec, create_search_space, deployable_size_kb, int8_size_kb
 from train.feature_set import Features, load_features
 from train.train_config import TrainConfig
 
@@ -141,12 +141,13 @@ class AudioProblem(SearchProblem):
             units = self._space.trace(spec, s.n_classes, s.input_shape)
         except UserError as exc:  # too small an input for its strides: infeasible, never trained
             nan = math.nan
-            return {"params": nan, "size_kb": nan, "macs_m": nan, **dict.fromkeys(self.latency_metrics(), nan),
-                    "unfit": str(exc)[:200]}  # fmt: skip
+            return {"params": nan, "size_kb": nan, "size_kb_int8": nan, "macs_m": nan,
+                    **dict.fromkeys(self.latency_metrics(), nan), "unfit": str(exc)[:200]}  # fmt: skip
         out: dict[str, Any] = {
             "params": sum(u.params for u in units),
             "macs_m": sum(u.macs for u in units) / 1e6,
             "size_kb": deployable_size_kb(units),  # fp32 weights after BatchNorm folding
+            "size_kb_int8": int8_size_kb(units),  # as a static INT8 (QDQ, per-channel) ONNX file stores them
         }
         if s.measure is not None:
             model = self._space.build(spec, s.n_classes, s.input_shape)
@@ -201,6 +202,7 @@ class AudioProblem(SearchProblem):
             "accuracy": f"proxy validation accuracy (fraction; {proxy}); not a test accuracy",
             "macro_f1": f"proxy validation macro-F1 ({proxy})",
             "size_kb": "fp32 weights after BatchNorm folding, KiB (what an fp32 deployment stores)",
+            "size_kb_int8": "weights as a static INT8 ONNX file stores them (QDQ, per-channel scales), KiB",
             "params": "trainable parameters",
             "macs_m": "multiply-accumulates per clip, millions",
         }
@@ -290,5 +292,6 @@ def reference_values(space: str, n_classes: int, input_shape: tuple[int, ...], l
         "params": float(sum(u.params for u in units)),
         "macs_m": sum(u.macs for u in units) / 1e6,
         "size_kb": deployable_size_kb(units),
+        "size_kb_int8": int8_size_kb(units),
         **latencies,
     }

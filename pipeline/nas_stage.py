@@ -123,7 +123,7 @@ def build_problem(cfg: PipelineConfig, run_dir: Path, n_classes: int, data: str)
         low_epochs=nas.low_epochs if nas.search.promote is not None else (),
     )
     latency_names = [latency_metric("local")] if measure else [latency_metric(t.name) for t in tables]
-    bounds = {"size_kb": nas.max_size_kb, "macs_m": nas.max_macs_m}
+    bounds = {"size_kb": nas.max_size_kb, "size_kb_int8": nas.max_size_kb_int8, "macs_m": nas.max_macs_m}
     objectives = []
     for name in nas.objectives:
         if name in ("accuracy", "macro_f1"):

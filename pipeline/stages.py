@@ -18,8 +18,8 @@ from pipeline.stage import Stage
 _LATENCY_READS = ("device_name", "space", "threads", "tables_dir")
 _NAS_READS = (
     "nas_population", "nas_generations", "strategy", "variation", "objectives", "latency", "devices", "max_latency_ms",
-    "max_size_kb", "min_accuracy", "proxy_epochs", "promote", "low_epochs", "backend", "scheduler", "strict",
-    "max_minutes", *_LATENCY_READS,
+    "max_size_kb", "max_size_kb_int8", "min_accuracy", "proxy_epochs", "promote", "low_epochs", "backend",
+    "scheduler", "strict", "max_minutes", *_LATENCY_READS,
 )  # fmt: skip
 _BASELINE_READS = ("epochs", "seeds", "models", "cv")
 _REPORTS_READS = ("compare",)

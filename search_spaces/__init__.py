@@ -18,7 +18,7 @@ from search_spaces.blocks import build_unit
 from search_spaces.functional import build_model, spec_from_dict, trace
 from search_spaces.profile import ModelProfile, folded_param_count, profile, profile_model
 from search_spaces.spec import ArchSpec, LayerSpec
-from search_spaces.units import UnitInfo, deployable_size_kb
+from search_spaces.units import UnitInfo, deployable_size_kb, int8_size_kb
 
 __all__ = [
     "ArchSpec",
@@ -34,6 +34,7 @@ __all__ = [
     "deployable_size_kb",
     "folded_param_count",
     "get_baseline",
+    "int8_size_kb",
     "list_baselines",
     "list_search_spaces",
     "profile",

@@ -24,6 +24,9 @@ from common.errors import UserError
 
 UNIT_KINDS = ("stem", "conv", "ds", "ir", "head")
 FP32_BYTES = 4  # bytes of one fp32 weight
+# Per output channel in a QDQ INT8 ONNX file, beyond one byte: int8 weight zero-point (1), int32 bias (4) and its
+# int32 zero-point (4), fp32 weight and bias scales (4 + 4); 17 bytes where the weight count gives the bias 1.
+INT8_BIAS_EXTRA_BYTES = 16
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,25 @@ class UnitInfo:
     def size_bytes(self) -> int:
         """fp32 bytes of the unit's deployable weights: ``4 * folded_params``."""
         return FP32_BYTES * self.folded_params
+
+    @property
+    def bias_channels(self) -> int:
+        """Output channels of all the unit's convolutions and linear layers: one bias each once deployed."""
+        if self.kind == "head":
+            return self.hidden + self.out_shape[0]
+        return unit_bias_channels(self.kind, self.in_shape[0], self.out_shape[0], self.expansion, self.se)
+
+    @property
+    def int8_size_bytes(self) -> int:
+        """Bytes of the unit's weights in a static INT8 (QDQ, per-channel) ONNX file.
+
+        Each weight one byte; each output channel, as ONNX Runtime's quantizer stores it, an int8
+        weight zero-point, an int32 bias with an int32 zero-point, and float32 weight and bias scales
+        (17 bytes where the weight count gives the bias 1): ``folded_params + 16 * bias_channels``.
+        Activation scales and zero-points (5 bytes per quantized tensor) are left out: they are
+        within 0.3% of the initializers of the project's ``int8_static`` files on FSDD (baselines and a survivor).
+        """
+        return self.folded_params + INT8_BIAS_EXTRA_BYTES * self.bias_channels
 
     @property
     def key(self) -> str:
@@ -159,6 +181,18 @@ def unit_bn_channels(kind: str, cin: int, cout: int, expansion: int = 1) -> int:
     raise ValueError(f"unknown unit kind '{kind}'")
 
 
+def unit_bias_channels(kind: str, cin: int, cout: int, expansion: int = 1, se: bool = False) -> int:
+    """Output channels of every convolution of a conv unit once BatchNorms are folded (each has a bias then).
+
+    The BatchNorm channels (:func:`unit_bn_channels`) plus, with SE, its two 1x1 convolutions' biases.
+    """
+    channels = unit_bn_channels(kind, cin, cout, expansion)
+    if se:
+        width = {"stem": cout, "conv": cout, "ds": cin, "ir": cin * expansion}[kind]
+        channels += se_channels(width) + width
+    return channels
+
+
 def unit_folded_params(
     kind: str, cin: int, cout: int, kernel: tuple[int, ...], expansion: int = 1, se: bool = False
 ) -> int:
@@ -181,6 +215,11 @@ def deployable_size_kb(units: Iterable[UnitInfo]) -> float:
         >>> deployable_size_kb(trace(spec, n_classes=10, input_shape=(1, 40, 101)))
     """
     return sum(u.size_bytes for u in units) / 1024
+
+
+def int8_size_kb(units: Iterable[UnitInfo]) -> float:
+    """KiB of a model's weights after static INT8 quantization, per-channel (:attr:`UnitInfo.int8_size_bytes`)."""
+    return sum(u.int8_size_bytes for u in units) / 1024
 
 
 def unit_macs(

@@ -80,3 +80,23 @@ def test_variation_flag_sets_the_engine_operators() -> None:
     args = build_parser().parse_args(["--mode", "nas", "--variation", "step"])
     config = search_config(build_config(None, overrides_from_args(args)))
     assert config.variation == "step"
+
+
+def test_int8_size_is_an_objective_and_a_constraint_computed_before_training(tmp_path) -> None:
+    from search_spaces import int8_size_kb
+
+    nas = {"max_latency_ms": None, "objectives": ["accuracy", "size_kb_int8"], "max_size_kb_int8": 64.0}
+    problem = build_problem(build_config(None, {"nas": nas}), tmp_path, n_classes=10, data="x")
+    assert [o.name for o in problem.objectives] == ["accuracy", "size_kb_int8"]
+    assert "size_kb_int8<=64" in [c.label for c in problem.constraints]
+    space = create_search_space("mel2d")
+    genome = [0] * len(problem.gene_bounds)
+    spec = space.decode(problem.canonical(genome))
+    cheap = problem.precheck(problem.canonical(genome))
+    assert cheap["size_kb_int8"] == pytest.approx(int8_size_kb(space.trace(spec, 10, (1, 40, 101))))
+    assert cheap["size_kb_int8"] < cheap["size_kb"]
+    assert "static INT8 ONNX" in problem.metric_descriptions()["size_kb_int8"]
+
+
+def test_a_non_positive_int8_size_bound_is_refused(cli_error) -> None:
+    assert "nas.max_size_kb_int8 must be > 0" in cli_error(["--mode", "nas", "--max-size-kb-int8", "0"])

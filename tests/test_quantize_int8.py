@@ -7,6 +7,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from onnx import numpy_helper
 
 from common.errors import UserError
 from latency_tables.ort_timing import session_options
@@ -14,7 +15,7 @@ from quantize.export import export_model
 from quantize.int8 import StaticQuantizer, quantizable_nodes, quantize_dynamic_int8, quantize_static_int8
 from quantize.onnx_graph import weight_precision
 from quantize.ort_eval import onnx_logits
-from search_spaces import build_model, get_baseline
+from search_spaces import build_model, create_search_space, get_baseline, int8_size_kb
 
 SHAPE = (1, 40, 101)
 TRAINED_SHAPE = (1, 40, 51)  # half the frames: the trained test model costs half as much
@@ -180,3 +181,30 @@ def test_min_clips_and_method_are_checked(small_fp32, calibration, tmp_path):
         quantize_static_int8(small_fp32.path, tmp_path / "x.onnx", calibration, min_clips=64)
     with pytest.raises(UserError, match="unknown calibration method 'kl'; choose one of minmax, entropy, percentile"):
         quantize_static_int8(small_fp32.path, tmp_path / "x.onnx", calibration, method="kl")
+
+
+def _sampled_spec_with_se_and_ir():
+    import random
+
+    space = create_search_space("mel2d")
+    rng = random.Random(3)
+    while True:
+        spec = space.sample(rng)
+        text = str(spec)
+        if "se" in text and "ir" in text and "h0" not in text:
+            try:
+                space.trace(spec, N_CLASSES, SHAPE)
+            except UserError:
+                continue
+            return spec
+
+
+@pytest.mark.parametrize("which", ["small", "dscnn", "sampled"])
+def test_int8_size_kb_is_what_the_static_int8_file_stores(which, calibration, tmp_path):
+    spec = _sampled_spec_with_se_and_ir() if which == "sampled" else get_baseline(which)
+    torch.manual_seed(0)
+    fp32 = export_model(build_model(spec, N_CLASSES, SHAPE), SHAPE, tmp_path / "m.onnx", sample_inputs=_inputs(4, 9))
+    out = quantize_static_int8(fp32.path, tmp_path / "m.int8_static.onnx", calibration)
+    stored_kb = sum(numpy_helper.to_array(t).nbytes for t in onnx.load(out).graph.initializer) / 1024
+    predicted_kb = int8_size_kb(create_search_space(spec.space).trace(spec, N_CLASSES, SHAPE))
+    assert predicted_kb == pytest.approx(stored_kb, rel=0.005), (str(spec), predicted_kb, stored_kb)
