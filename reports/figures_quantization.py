@@ -44,6 +44,31 @@ def _wide(values: pd.Series, ratio: float = 20.0) -> bool:
     return len(v) > 1 and v.max() / v.min() > ratio
 
 
+def slower_than_fp32(frame: pd.DataFrame) -> str | None:
+    """A footer line naming the INT8 variants measured slower than their model's fp32, or None when none is.
+
+    Dynamic quantization runs convolutions as ONNX Runtime's ``ConvInteger`` with the activations
+    quantized at run time, slower than fp32 for small CNNs on x86; static INT8 can lose on the
+    smallest models, where the quantize/dequantize steps cost more than the integer kernels save.
+    A reader seeing a slower INT8 model should know it was measured, not miscomputed.
+    """
+    fp32 = frame[frame["variant"] == "fp32"].set_index("model")["latency_ms"].dropna()
+    parts = []
+    for variant, rows in frame[frame["variant"] != "fp32"].groupby("variant", sort=False):
+        paired = rows.dropna(subset=["latency_ms"]).set_index("model")["latency_ms"]
+        paired = paired[paired.index.isin(fp32.index)]
+        slow = paired[paired > fp32.reindex(paired.index)]
+        if len(slow) == len(paired) or len(slow) > 3:
+            parts.append(f"{variant} for {len(slow)} of {len(paired)} model(s)")
+        elif len(slow):
+            parts.append(f"{variant} for {', '.join(slow.index)}")
+    if not parts:
+        return None
+    return (f"Slower than fp32, as measured: {'; '.join(parts)}. Dynamic INT8 runs convolutions as ConvInteger "
+            "with activations quantized at run time; static INT8 loses where its quantize/dequantize steps cost "
+            "more than its integer kernels save (small models).")  # fmt: skip
+
+
 def quantization_comparison(run: RunData, footer: list[str]) -> tuple[Figure | None, list[str]]:
     """Three panels sharing the model axis; a colour per variant (a variant that failed is named in a note)."""
     frame = variants_frame(run)
@@ -57,8 +82,9 @@ def quantization_comparison(run: RunData, footer: list[str]) -> tuple[Figure | N
     palette = dict(zip(variants, sns.color_palette("colorblind", len(variants)), strict=True))
     height = max(2.4, 0.09 * len(models) * len(variants) + 1.4)
     notes = failed
+    slower = slower_than_fp32(frame)
     with style.theme():
-        fig, body = style.new_figure(7.4, height, footer)
+        fig, body = style.new_figure(7.4, height, [*footer, *([slower] if slower else [])])
         axes = body.subplots(1, 3, sharey=True)
         for ax, (column, label) in zip(axes, PANELS, strict=True):
             data = frame.dropna(subset=[column])

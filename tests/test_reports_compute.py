@@ -184,3 +184,15 @@ def test_metric_names_units_and_devices():
     assert constraint_text(latency_name("rpi4"), "<=", 5.0, ["rpi4"]) == "latency ≤ 5 ms (rpi4)"
     assert constraint_text("accuracy", ">=", 0.8) == "accuracy ≥ 80 %"
     assert constraint_text("size_kb", "<=", 256) == "size ≤ 256 KiB"
+
+
+def test_int8_variants_slower_than_fp32_are_named_under_the_figure():
+    from reports.figures_quantization import slower_than_fp32
+
+    rows = [("a", "fp32", 1.0), ("a", "int8_dynamic", 5.0), ("a", "int8_static", 0.5),
+            ("b", "fp32", 0.1), ("b", "int8_dynamic", 0.9), ("b", "int8_static", 0.3),
+            ("c", "fp32", 2.0), ("c", "int8_dynamic", None), ("c", "int8_static", 1.0)]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["model", "variant", "latency_ms"])
+    line = slower_than_fp32(frame)
+    assert line.startswith("Slower than fp32, as measured: int8_dynamic for 2 of 2 model(s); int8_static for b.")
+    assert slower_than_fp32(frame[frame["model"] == "a"].query("variant != 'int8_dynamic'")) is None
