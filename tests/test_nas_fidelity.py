@@ -5,15 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kill_helpers import kill_when_lines
 
 from common.errors import UserError
 from nas.config import SearchConfig
@@ -127,13 +126,7 @@ def test_sigkill_during_a_rung_then_resume_in_new_process_equals_uninterrupted(t
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     rung0 = run_dir / "nas" / "rung0.jsonl"
     for i, lines in enumerate([5, 21, 40]):  # inside generation 0's rung, in a later rung, later still
-        proc = subprocess.Popen(command(i > 0), cwd=REPO, env=env, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while (not rung0.exists() or rung0.read_bytes().count(b"\n") < lines) and time.monotonic() < deadline:
-            assert proc.poll() is None, "the search finished before it could be killed"
-            time.sleep(0.002)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+        kill_when_lines(subprocess.Popen(command(i > 0), cwd=REPO, env=env, stderr=subprocess.PIPE), rung0, lines)
     done = subprocess.run(command(True), cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (run_dir / "nas" / "pareto.csv").read_text() == (reference / "nas" / "pareto.csv").read_text()

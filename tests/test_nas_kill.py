@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from kill_helpers import kill_when_lines, line_count
 
 from nas.config import SearchConfig
 from nas.history import TIMING_COLUMNS
@@ -31,17 +32,11 @@ def toy_command(run_dir: Path, state_dir: Path, resume: bool, backend: str) -> l
 
 
 def journal_lines(run_dir: Path) -> int:
-    path = run_dir / "nas" / "journal.jsonl"
-    return path.read_bytes().count(b"\n") if path.exists() else 0
+    return line_count(run_dir / "nas" / "journal.jsonl")
 
 
 def kill_when(proc: subprocess.Popen, run_dir: Path, lines: int) -> None:
-    deadline = time.monotonic() + 60
-    while journal_lines(run_dir) < lines and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-    assert proc.poll() is None, "the search finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when_lines(proc, run_dir / "nas" / "journal.jsonl", lines)
 
 
 def read_csv(path: Path, drop: tuple[str, ...] = ()) -> list[dict[str, str]]:

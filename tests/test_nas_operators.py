@@ -12,6 +12,7 @@ import pytest
 from deap import tools
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kill_helpers import kill_when_lines
 
 from common.errors import UserError
 from nas.config import SearchConfig
@@ -244,11 +245,8 @@ def test_search_spaces_declare_which_genes_are_categorical() -> None:
 
 @pytest.mark.parametrize("variation", [v for v in NAMES if v != DEFAULT_VARIATION])  # the default: test_nas_kill
 def test_sigkill_then_resume_equals_uninterrupted_with_each_variation(tmp_path: Path, variation: str) -> None:
-    import os
-    import signal
     import subprocess
     import sys
-    import time
 
     config = {"population": 16, "generations": 5, "seed": 5, "backend": "inline", "variation": variation}
     reference = run_search(ToyProblem(), SearchConfig(**config), tmp_path / "ref", progress=False)
@@ -260,13 +258,8 @@ def test_sigkill_then_resume_equals_uninterrupted_with_each_variation(tmp_path: 
            "--no-progress"]  # fmt: skip
     journal = run_dir / "nas" / "journal.jsonl"
     for i, lines in enumerate([10, 50]):
-        proc = subprocess.Popen(cmd + (["--resume"] if i else []), cwd=repo, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while (not journal.exists() or journal.read_bytes().count(b"\n") < lines) and time.monotonic() < deadline:
-            assert proc.poll() is None, "the search finished before it could be killed"
-            time.sleep(0.002)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+        kill_when_lines(subprocess.Popen(cmd + (["--resume"] if i else []), cwd=repo, stderr=subprocess.DEVNULL),
+                        journal, lines)  # fmt: skip
     done = subprocess.run([*cmd, "--resume"], cwd=repo, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     folder, ref = run_dir / "nas", tmp_path / "ref" / "nas"
