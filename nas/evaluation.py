@@ -137,7 +137,10 @@ class Evaluator:
         for rung, (_, results) in enumerate(self.rungs):
             self._run([t for t in alive if t.key not in results and not self._failed_at(t.key, rung)], generation, rung)
             done = [results[t.key] for t in alive if t.key in results]
-            keep = promoted(done, self.problem.objectives, self.problem.constraints, float(self.config.promote))
+            cheap = {name for t in alive for name in t.cheap}  # the same at every fidelity
+            measured = [o.name for o in self.problem.objectives if o.name not in cheap]
+            share = float(self.config.promote)
+            keep = promoted(done, self.problem.objectives, self.problem.constraints, share, measured)
             for record in done:
                 if record.key not in keep and record.key not in self.cache:
                     self._store(record)  # final: the candidate is ranked with its lower-fidelity result

@@ -155,3 +155,20 @@ def test_resume_with_another_promote_share_or_without_it_is_refused(tmp_path: Pa
     for change in (0.5, None):
         with pytest.raises(UserError, match="settings changed"):
             search(tmp_path / "run", resume=True, promote=change)
+
+
+def test_a_rung_promotes_by_accuracy_within_a_front_not_the_latency_extreme() -> None:
+    from nas.fidelity import promoted
+    from nas.problem import Constraint, ObjectiveSpec
+    from nas.records import make_record
+
+    objectives = [ObjectiveSpec("accuracy", "max", best=1.0, worst=0.0),
+                  ObjectiveSpec("latency_ms", "min", best=0.0, worst=1.0)]  # fmt: skip
+    constraints = [Constraint.at_most("latency_ms", 1.0)]
+    points = {"fastest": (0.12, 0.1), "middle": (0.55, 0.5), "accurate": (0.76, 0.9), "dominated": (0.5, 0.95),
+              "too-slow": (0.99, 1.5)}  # fmt: skip
+    records = [make_record(key, [i], {"accuracy": a, "latency_ms": lat}, objectives, constraints, generation=0)
+               for i, (key, (a, lat)) in enumerate(points.items())]  # fmt: skip
+    assert promoted(records, objectives, constraints, 0.2, measured=["accuracy"]) == {"accurate"}
+    assert promoted(records, objectives, constraints, 0.6, measured=["accuracy"]) == {"accurate", "middle", "fastest"}
+    assert promoted(records, objectives, constraints, 0.8, measured=["accuracy"]) == set(points) - {"too-slow"}
