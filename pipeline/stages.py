@@ -21,7 +21,7 @@ _NAS_READS = (
     "max_size_kb", "max_size_kb_int8", "min_accuracy", "proxy_epochs", "promote", "low_epochs", "backend",
     "scheduler", "strict", "max_minutes", *_LATENCY_READS,
 )  # fmt: skip
-_BASELINE_READS = ("epochs", "seeds", "models", "cv")
+_BASELINE_READS = ("epochs", "seeds", "models", "cv", "survivors")  # survivors: with --models ...,survivors
 _REPORTS_READS = ("compare",)
 _QUANTIZE_READS = (
     "epochs", "seeds", "threads", "device_name", "tables_dir", "survivors", "teacher", "max_accuracy_drop",

@@ -15,10 +15,10 @@ SEARCH = ["--nas-population", "4", "--nas-generations", "0", "--proxy-epochs", "
 def test_survivors_are_cross_validated_on_every_fold_beside_the_baselines(tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
     assert main(["--mode", "nas", "--out", str(out), *SEARCH]) == 0, capsys.readouterr().err
-    survivors, _ = select_survivors(out, 5)
+    survivors, _ = select_survivors(out, 1)
     assert survivors  # the tiny search left a feasible front
-    argv = ["--mode", "baseline", "--out", str(out), "--cv", "2", "--models", "tiny,survivors", "--epochs", "1",
-            "--jobs", "1", "--no-progress"]  # fmt: skip
+    argv = ["--mode", "baseline", "--out", str(out), "--cv", "2", "--models", "tiny,survivors", "--survivors", "1",
+            "--epochs", "1", "--jobs", "1", "--no-progress"]  # fmt: skip
     assert main(argv) == 0, capsys.readouterr().err
     printed = capsys.readouterr().out
     names = [s.name for s in survivors]

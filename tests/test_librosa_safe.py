@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 ONSETS = (
     "import numpy as np; from train.librosa_safe import librosa; "
@@ -15,6 +17,7 @@ ONSETS = (
 )
 
 
+@pytest.mark.slow  # 30 s: a cold numba compilation of librosa's kernels, on purpose
 def test_processes_compiling_librosa_together_leave_a_cache_every_later_process_loads(tmp_path: Path) -> None:
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "PYTHONPATH": str(REPO)}
     together = [subprocess.Popen([sys.executable, "-c", ONSETS], cwd=REPO, env=env, stdout=subprocess.PIPE,
