@@ -57,7 +57,6 @@ class _Task:
     cheap_info: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0
     last_error: str = ""
-    checked: bool = True  # precheck ran (a replayed candidate's cheap metrics are computed only if needed)
     rung: int | None = None  # the fidelity it is being evaluated at (None: full)
 
 
@@ -131,15 +130,20 @@ class Evaluator:
             final, canonical = self.cache.get(key), self.problem.canonical(genome)
             if final is not None and final.status == "precheck_infeasible":
                 continue
-            task = self._precheck(key, canonical, generation) if final is None else _Task(key, canonical, checked=False)
+            # a replayed candidate is prechecked again (not stored twice): promotion needs its cheap metrics' names
+            task = (
+                self._precheck(key, canonical, generation)
+                if final is None
+                else _Task(key, canonical, *self._cheap(canonical))
+            )
             if task is not None:
                 alive.append(task)
+        cheap = {name for t in alive for name in t.cheap}  # the same at every fidelity: promotion ignores them
+        measured = [o.name for o in self.problem.objectives if o.name not in cheap]
+        share = float(self.config.promote)
         for rung, (_, results) in enumerate(self.rungs):
             self._run([t for t in alive if t.key not in results and not self._failed_at(t.key, rung)], generation, rung)
             done = [results[t.key] for t in alive if t.key in results]
-            cheap = {name for t in alive for name in t.cheap}  # the same at every fidelity
-            measured = [o.name for o in self.problem.objectives if o.name not in cheap]
-            share = float(self.config.promote)
             keep = promoted(done, self.problem.objectives, self.problem.constraints, share, measured)
             for record in done:
                 if record.key not in keep and record.key not in self.cache:
@@ -152,21 +156,20 @@ class Evaluator:
         return record is not None and record.status == "failed" and record.rung == rung
 
     def _run(self, tasks: list[_Task], generation: int, rung: int | None) -> None:
-        """Dispatch ``tasks`` at fidelity ``rung`` (None: full), with their cheap metrics computed first."""
+        """Dispatch ``tasks`` at fidelity ``rung`` (None: full)."""
         for task in tasks:
             task.rung, task.attempts, task.last_error = rung, 0, ""
-            if not task.checked:
-                with preserved_global_rng():
-                    outputs = self.problem.precheck(list(task.genome))
-                task.cheap, task.cheap_info = split_outputs(outputs) if outputs is not None else ({}, {})
-                task.checked = True
         if tasks:
             self._dispatch(tasks, generation)
 
-    def _precheck(self, key: str, genome: list[int], generation: int) -> _Task | None:
+    def _cheap(self, genome: list[int]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The precheck's metrics and info of ``genome`` (global RNGs untouched)."""
         with preserved_global_rng():
             outputs = self.problem.precheck(list(genome))
-        cheap, info = split_outputs(outputs) if outputs is not None else ({}, {})
+        return split_outputs(outputs) if outputs is not None else ({}, {})
+
+    def _precheck(self, key: str, genome: list[int], generation: int) -> _Task | None:
+        cheap, info = self._cheap(genome)
         if sum(cheap_violations(cheap, self.problem.constraints).values()) > 0:
             record = precheck_record(
                 key, genome, cheap, self.problem.constraints, info=info, generation=generation, provenance=self._where()
