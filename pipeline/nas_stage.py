@@ -120,7 +120,7 @@ def build_problem(cfg: PipelineConfig, run_dir: Path, n_classes: int, data: str)
         machine={k: v for k, v in device_metadata().items() if k != "python"} if measure else None,
         strict=cfg.latency.strict,
         versions=_versions(),
-        low_epochs=nas.low_epochs if nas.search.promote is not None else (),
+        low_epochs=nas.low_epochs,  # empty unless nas.search.promote is set (NasConfig checks)
     )
     latency_names = [latency_metric("local")] if measure else [latency_metric(t.name) for t in tables]
     bounds = {"size_kb": nas.max_size_kb, "size_kb_int8": nas.max_size_kb_int8, "macs_m": nas.max_macs_m}
