@@ -94,7 +94,8 @@ class WholeRunBudget:
     """The stop rule the search gets in ``--mode full``: whole-run time left for what comes after it.
 
     Called at each generation boundary with the last history row (``elapsed_s``: the search's
-    time across sessions; ``wall_s``: that generation's time, taken as the next one's).
+    time across sessions; ``next_wall_s``: the next generation's expected time, the slowest of the
+    last three, :func:`nas.search.next_generation_s`).
     """
 
     def __init__(self, cfg: PipelineConfig, run_dir: Path, spent_before_s: float, n_train: int) -> None:
@@ -110,7 +111,8 @@ class WholeRunBudget:
         if self.budget_s is None or not row:
             return False
         self.last = after_search(self.cfg, self.run_dir, self.n_train)
-        projected = self.spent_before_s + float(row["elapsed_s"]) + float(row["wall_s"]) + self.last.total_s
+        next_s = float(row.get("next_wall_s", row["wall_s"]))
+        projected = self.spent_before_s + float(row["elapsed_s"]) + next_s + self.last.total_s
         self.stopped = projected > self.budget_s
         return self.stopped
 

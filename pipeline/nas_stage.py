@@ -318,7 +318,8 @@ class GenerationReporter:
     """Prints one line per finished generation and stops the search where the time budget would be overrun.
 
     The search stops at a generation boundary when the time spent so far (across resumed
-    sessions) plus the last generation's time would pass ``max_minutes``; what it wrote is what a
+    sessions) plus the next generation's expected time (the slowest of the last three,
+    :func:`nas.search.next_generation_s`) would pass ``max_minutes``; what it wrote is what a
     run with that many generations writes, and ``--resume`` with a larger budget continues exactly.
     """
 
@@ -346,8 +347,13 @@ class GenerationReporter:
         Also asked before a resumed session's first generation, so that resuming a budget-stopped
         run with the same budget stops at once instead of overrunning it by a generation.
         """
-        if self.budget_s is None or not row or row["elapsed_s"] + row["wall_s"] <= self.budget_s:
+        if self.budget_s is None or not row or row["elapsed_s"] + _next_wall_s(row) <= self.budget_s:
             return False
         if self.stopped_at is None:
             self.stopped_at = int(row["generation"])
         return True
+
+
+def _next_wall_s(row: dict) -> float:
+    """The next generation's expected seconds (``next_wall_s``; the last generation's for a bare history row)."""
+    return float(row.get("next_wall_s", row["wall_s"]))

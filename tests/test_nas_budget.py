@@ -6,6 +6,7 @@ import csv
 import json
 
 from complete_pipeline import main
+from nas.search import next_generation_s
 from pipeline.nas_stage import GenerationReporter
 
 TINY = ["--nas-population", "4", "--nas-generations", "2", "--proxy-epochs", "1", "--max-latency-ms", "0.3",
@@ -27,6 +28,21 @@ def test_reporter_stops_when_the_next_generation_would_overrun(capsys):
     assert GenerationReporter(1.0, 5).spent({}) is False  # before generation 0
     assert GenerationReporter(1.0, 5).spent(_row(2, 50, 20)) is True  # a resumed session with its budget spent
     assert "generation 1: 4 candidates" in capsys.readouterr().out
+
+
+def test_next_generation_is_expected_as_slow_as_the_slowest_of_the_last_three():
+    walls = [80, 194, 129, 69]  # the built-in first run's generations on a 2-core Intel Xeon; the next took 162 s
+    history = [{"wall_s": w} for w in walls]
+    assert next_generation_s([]) == 0.0
+    assert next_generation_s(history[:1]) == 80
+    assert next_generation_s(history) == 194  # not 69, the last generation's
+    assert next_generation_s([*history, {"wall_s": 50}, {"wall_s": 60}, {"wall_s": 55}]) == 60  # a window of three
+
+
+def test_reporter_keeps_the_slowest_recent_generation_for_the_next(capsys):
+    row = _row(3, 472, 69) | {"next_wall_s": 194}
+    assert GenerationReporter(max_minutes=10.0, generations=5)(row) is True  # 472 + 194 > 600, though 472 + 69 fits
+    assert GenerationReporter(max_minutes=12.0, generations=5)(row) is False
 
 
 def test_budget_stop_then_resume_with_a_larger_budget(tmp_path, capsys):
