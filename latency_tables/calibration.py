@@ -12,6 +12,7 @@ import numpy as np
 from common.errors import UserError
 from latency_tables.layout import export_onnx
 from latency_tables.ort_timing import TimingConfig, time_model
+from latency_tables.precision import deployed_graph
 from latency_tables.table import Calibration, LatencyTable
 from search_spaces import ArchSpec, create_search_space
 
@@ -98,18 +99,20 @@ def _expected_s(costs: list[tuple[float, float]], summed_ms: float) -> float:
 def measure_point(space, table: LatencyTable, spec: ArchSpec, timing: TimingConfig) -> CalibrationPoint:
     """One calibration model measured end to end beside its summed op timings."""
     model = space.build(spec, table.n_classes, table.input_shape)
-    measured = time_model(export_onnx(model, table.input_shape), timing.end_to_end()).latency_ms
+    graph = deployed_graph(export_onnx(model, table.input_shape), table.precision)
+    measured = time_model(graph, timing.end_to_end()).latency_ms
     return CalibrationPoint(str(spec), table.predict(spec).summed_ms, measured)
 
 
 def calibration_cost_s(
-    space_name: str, n_models: int, n_classes: int, input_shape: tuple[int, ...], timing: TimingConfig, seed: int
-) -> float:
+    space_name: str, n_models: int, n_classes: int, input_shape: tuple[int, ...], timing: TimingConfig, seed: int,
+    precision: str = "fp32",
+) -> float:  # fmt: skip
     """Seconds the calibration of ``n_models`` models will take here, from one model measured now.
 
     Calibration models are built, exported and timed end to end; their cost is dominated by the
     timing protocol, so one random model of the space, measured in full, prices them all (with
-    a 50% margin for the larger ones).
+    a 50% margin for the larger ones). At INT8 each is also quantized with the project's recipe.
     """
     specs = random_specs(space_name, 1, seed, n_classes, input_shape)
     if not specs or n_models <= 0:
@@ -117,7 +120,7 @@ def calibration_cost_s(
     space = create_search_space(space_name)
     start = time.monotonic()
     model = space.build(specs[0], n_classes, input_shape)
-    time_model(export_onnx(model, input_shape), timing.end_to_end())
+    time_model(deployed_graph(export_onnx(model, input_shape), precision), timing.end_to_end())
     return 1.5 * n_models * (time.monotonic() - start)
 
 

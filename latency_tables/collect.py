@@ -42,6 +42,7 @@ from latency_tables.keys import OpKey, parse_op_key, space_ops
 from latency_tables.layout import channel_block_size
 from latency_tables.op_models import prepare
 from latency_tables.ort_timing import Timing, TimingConfig, time_model
+from latency_tables.precision import table_precision
 from latency_tables.table import (
     REFERENCE_KIND,
     TABLE_COLUMNS,
@@ -57,12 +58,18 @@ METHOD = (
     "(ORT_ENABLE_ALL), boundary layout reorders stripped, minus the same context without the op; latency = min "
     "over fresh sessions of the per-session median; batch 1, CPU provider, sequential execution"
 )
+METHOD_INT8 = (
+    "INT8: the op graphs statically quantized with the project's recipe (QDQ, per-channel QInt8 weights, QUInt8 "
+    "activations) before ORT optimisation; the quantize/transpose at an op's input and transpose/dequantize at its "
+    "output stripped like layout reorders, except the stem's input and the head's output. "
+)
 _LATENCY, _MODEL, _REF_MS, _REF_KEY = (
     TABLE_COLUMNS.index(c) for c in ("latency_ms", "model_ms", "reference_ms", "reference_key")
 )
 FSYNC_EVERY_S = 2.0  # rows reach the OS at once; the disk at least this often
 # metadata that must match for a resume: what the rows were measured on and with (dotted: nested keys)
 RESUME_FIELDS = (
+    "precision",
     "space",
     "input_shape",
     "n_classes",
@@ -165,17 +172,19 @@ def _metadata(cfg: LatencyConfig, device: str, input_shape: tuple[int, ...], old
     ``old`` is the metadata of the table this run resumes (None: a new table); its creation date,
     calibration and collection bookkeeping carry over.
     """
+    precision = cfg.collect_precision
     meta = {
         "format_version": TABLE_FORMAT_VERSION,
         "device_name": device,
+        "precision": precision,
         "space": cfg.space,
         "input_shape": list(input_shape),
         "n_classes": cfg.n_classes,
         "units": "ms",
         "threads": cfg.timing.threads,
-        "channel_block": channel_block_size(),
+        "channel_block": channel_block_size() if precision == "fp32" else 1,  # INT8 runs in NHWC, unpadded
         "timing": dataclasses.asdict(cfg.timing),
-        "method": METHOD,
+        "method": METHOD if precision == "fp32" else METHOD_INT8 + METHOD,
         "device": device_metadata(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -187,6 +196,8 @@ def _metadata(cfg: LatencyConfig, device: str, input_shape: tuple[int, ...], old
 
 
 def _field(meta: dict, name: str) -> Any:
+    if name == "precision":
+        return table_precision(meta)
     value: Any = meta
     for part in name.split("."):
         value = value.get(part) if isinstance(value, dict) else None
@@ -288,7 +299,8 @@ def collect_table(
     random.Random(cfg.seed).shuffle(todo)
     report = CollectionReport(device, csv_path, len(ops), len(ops) - len(todo), 0)
     reserve = _calibration_reserve_s(cfg, input_shape, old_meta, bool(todo))
-    _measure_ops(cfg.timing, todo, rows, refs, retimed, csv_path, deadline - reserve, report, progress)
+    _measure_ops(cfg.timing, todo, rows, refs, retimed, csv_path, deadline - reserve, report, progress,
+                 meta["precision"])  # fmt: skip
     report.left_out = _count_kinds(todo[report.measured_now + len(report.failed) :])
 
     n_measured = len(rows)  # op rows in the table now
@@ -322,6 +334,7 @@ def _measure_ops(
     deadline: float,
     report: CollectionReport,
     progress: bool,
+    precision: str = "fp32",
 ) -> None:
     """Time ``todo`` into the table; ``rows``, ``refs`` and ``rechecked`` are updated with what is written.
 
@@ -346,7 +359,7 @@ def _measure_ops(
         for ref_key in _suspect_references(rows, refs):
             if ref_key not in rechecked and time.monotonic() < deadline:
                 try:
-                    recheck(ref_key, prepare(parse_op_key(users[ref_key])).reference)
+                    recheck(ref_key, prepare(parse_op_key(users[ref_key]), precision=precision).reference)
                 except Exception as exc:  # recorded like a failed op (tried again next run), never fatal
                     rechecked.add(ref_key)
                     report.failed.append((ref_key, f"re-timing: {type(exc).__name__}: {exc}"[:300]))
@@ -354,7 +367,7 @@ def _measure_ops(
             if time.monotonic() >= deadline:
                 break
             try:
-                graphs = prepare(op, with_reference=True)
+                graphs = prepare(op, with_reference=True, precision=precision)
                 ref_key = graphs.reference_key
                 if ref_key and ref_key not in refs:
                     ref = time_model(graphs.reference, timing, "disable")
@@ -447,7 +460,8 @@ def _calibration_reserve_s(cfg: LatencyConfig, input_shape: tuple[int, ...], old
     if previous:
         cost = 1.5 * cfg.calibration_models * float(previous)
     else:
-        cost = calibration_cost_s(cfg.space, cfg.calibration_models, cfg.n_classes, input_shape, cfg.timing, cfg.seed)
+        cost = calibration_cost_s(cfg.space, cfg.calibration_models, cfg.n_classes, input_shape, cfg.timing, cfg.seed,
+                                  cfg.collect_precision)  # fmt: skip
     return min(cost, 0.5 * budget_s)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from common.config_io import check_seed
 from latency_tables.ort_timing import TimingConfig
+from latency_tables.precision import DEFAULT_PRECISION, check_precision
 
 _DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MAX_VALIDATE_N = 10_000  # each spec is measured twice (about 0.1 s each): 10,000 is most of a day
@@ -23,7 +24,9 @@ class LatencyConfig:
     calibration_models: int = 12  # whole models measured to fit the per-device linear calibration
     validate_n: int = 100  # random specs measured by --mode validate-latency
     strict: bool = False  # refuse interpolated ops in predictions instead of flagging them
-    tables_dir: str | None = None  # where collection writes tables (default: the shipped folder)
+    tables_dir: str | None = None  # where collection writes tables (default: the user folder, see locations)
+    precision: str | None = None  # fp32 | int8: what a collected table times; elsewhere the precision asked of a table
+
     seed: int = 0  # seeds the collection order, calibration and validation specs
     timing: TimingConfig = field(default_factory=TimingConfig)
 
@@ -41,3 +44,9 @@ class LatencyConfig:
         if self.n_classes < 2:
             raise ValueError(f"latency.n_classes must be >= 2, got {self.n_classes}")
         check_seed("latency.seed", self.seed)
+        check_precision(self.precision)
+
+    @property
+    def collect_precision(self) -> str:
+        """The precision a collection times (fp32 unless asked)."""
+        return self.precision or DEFAULT_PRECISION

@@ -44,50 +44,103 @@ def optimize_onnx(model: bytes, threads: int = 1) -> onnx.ModelProto:
         return onnx.load(so.optimized_model_filepath)
 
 
-def strip_boundary_reorders(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Remove layout conversions at the graph boundary so the graph takes/returns blocked tensors.
+BOUNDARY_IN = (REORDER_IN, "QuantizeLinear", "Transpose")  # conversions an op's input goes through alone
+BOUNDARY_OUT = (REORDER_OUT, "Transpose", "DequantizeLinear")  # and its output
+
+
+def strip_boundaries(model: onnx.ModelProto, inputs: bool = True, outputs: bool = True) -> onnx.ModelProto:
+    """Remove the conversions at the graph boundary that an op inside a network does not pay.
+
+    At the inputs, chains of ``ReorderInput`` (fp32: into the blocked layout), ``QuantizeLinear``
+    and ``Transpose`` (INT8: into uint8 NHWC) that start at a graph input; at the outputs, chains
+    of ``ReorderOutput``, ``Transpose`` and ``DequantizeLinear`` that end at a graph output.
 
     Args:
         model: An ORT-optimised graph (see :func:`optimize_onnx`); it is not modified.
+        inputs: Strip at the inputs (False for an op that reads the model input, the stem).
+        outputs: Strip at the outputs (False for an op that makes the model output, the head).
 
     Returns:
-        A copy whose inputs are the blocked tensors the removed ``ReorderInput`` nodes produced
-        (with their concrete padded shapes) and whose outputs are the tensors the removed
-        ``ReorderOutput`` nodes consumed. Unchanged if there is nothing to strip.
+        A copy whose inputs are the tensors the removed input conversions produced (with their
+        concrete shapes and element types) and whose outputs are the tensors the removed output
+        conversions consumed. Unchanged if there is nothing to strip.
     """
     model = onnx.ModelProto.FromString(model.SerializeToString())
     graph = model.graph
-    inputs = {i.name: i for i in graph.input}
-    outputs = {o.name: o for o in graph.output}
-    reorder_in = [n for n in graph.node if n.op_type == REORDER_IN and n.input[0] in inputs]
-    reorder_out = [n for n in graph.node if n.op_type == REORDER_OUT and n.output[0] in outputs]
-    if reorder_in:
-        shapes = _blocked_shapes(model, reorder_in)
-        for node in reorder_in:
+    while inputs:
+        names = {i.name: i for i in graph.input}
+        heads = [n for n in graph.node if n.op_type in BOUNDARY_IN and n.input[0] in names
+                 and _only_reader(graph, n.input[0], n)]  # fmt: skip
+        if not heads:
+            break
+        made = _probe(model, heads)
+        for node in heads:
             graph.node.remove(node)
-            graph.input.remove(inputs[node.input[0]])
-            graph.input.append(helper.make_tensor_value_info(node.output[0], TensorProto.FLOAT, shapes[node.output[0]]))
-    for node in reorder_out:
-        graph.node.remove(node)
-        graph.output.remove(outputs[node.output[0]])
-        graph.output.append(helper.make_tensor_value_info(node.input[0], TensorProto.FLOAT, None))
+            graph.input.remove(names[node.input[0]])
+            elem, shape = made[node.output[0]]
+            graph.input.append(helper.make_tensor_value_info(node.output[0], elem, shape))
+    while outputs:
+        names = {o.name: o for o in graph.output}
+        tails = [n for n in graph.node if n.op_type in BOUNDARY_OUT and n.output[0] in names]
+        if not tails:
+            break
+        for node in tails:
+            graph.node.remove(node)
+            elem = _input_type(graph, node, names[node.output[0]].type.tensor_type.elem_type)
+            graph.output.remove(names[node.output[0]])
+            graph.output.append(helper.make_tensor_value_info(node.input[0], elem, None))
+    _drop_unused_initializers(graph)
     return model
 
 
-def _blocked_shapes(model: onnx.ModelProto, reorders: list[onnx.NodeProto]) -> dict[str, list[int]]:
-    """Shapes of the blocked tensors made by boundary ``ReorderInput`` nodes (padded channels).
+def _only_reader(graph: onnx.GraphProto, name: str, node: onnx.NodeProto) -> bool:
+    return all(n is node or name not in n.input for n in graph.node)
+
+
+def _zero_point_type(graph: onnx.GraphProto, node: onnx.NodeProto) -> int:
+    """The 8-bit type of a (De)QuantizeLinear node: its zero point's (uint8 when it has none, as in ONNX)."""
+    if len(node.input) > 2:
+        for init in graph.initializer:
+            if init.name == node.input[2]:
+                return init.data_type
+    return TensorProto.UINT8
+
+
+def _output_type(graph: onnx.GraphProto, node: onnx.NodeProto, input_type: int) -> int:
+    """Element type of a boundary node's output, from its input's."""
+    return _zero_point_type(graph, node) if node.op_type == "QuantizeLinear" else input_type
+
+
+def _input_type(graph: onnx.GraphProto, node: onnx.NodeProto, output_type: int) -> int:
+    """Element type of a boundary node's input, from its output's."""
+    return _zero_point_type(graph, node) if node.op_type == "DequantizeLinear" else output_type
+
+
+def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
+    used = {name for n in graph.node for name in n.input}
+    for init in [i for i in graph.initializer if i.name not in used]:
+        graph.initializer.remove(init)
+
+
+def _probe(model: onnx.ModelProto, nodes: list[onnx.NodeProto]) -> dict[str, tuple[int, list[int]]]:
+    """(element type, shape) of the tensors made by boundary input nodes (e.g. padded blocked channels).
 
     Runs a graph of just those nodes once, so it costs microseconds whatever the model.
     """
-    names = {n.input[0] for n in reorders}
+    names = {n.input[0] for n in nodes}
     inputs = [i for i in model.graph.input if i.name in names]
-    outputs = [helper.make_tensor_value_info(n.output[0], TensorProto.FLOAT, None) for n in reorders]
-    graph = helper.make_graph(list(reorders), "probe", inputs, outputs)
+    types = {i.name: i.type.tensor_type.elem_type for i in inputs}
+    outputs = [helper.make_tensor_value_info(n.output[0], _output_type(model.graph, n, types[n.input[0]]), None)
+               for n in nodes]  # fmt: skip
+    wanted = {name for n in nodes for name in n.input[1:]}
+    weights = [i for i in model.graph.initializer if i.name in wanted]
+    graph = helper.make_graph(list(nodes), "probe", inputs, outputs, weights)
     probe = helper.make_model(graph, opset_imports=list(model.opset_import))
     probe.ir_version = model.ir_version
     session = make_session(probe.SerializeToString(), 1, "disable")
-    values = session.run([n.output[0] for n in reorders], random_feeds(session))
-    return {n.output[0]: list(v.shape) for n, v in zip(reorders, values, strict=True)}
+    values = session.run([n.output[0] for n in nodes], random_feeds(session))
+    return {n.output[0]: (helper.np_dtype_to_tensor_dtype(v.dtype), list(v.shape))
+            for n, v in zip(nodes, values, strict=True)}  # fmt: skip
 
 
 def producer(channels: int, rank: int = 2) -> nn.Module:
@@ -101,9 +154,12 @@ def producer(channels: int, rank: int = 2) -> nn.Module:
     return conv(channels, channels, kernel_size=1, groups=channels, bias=True)
 
 
-def prepare_onnx(model: bytes) -> bytes:
-    """Optimise with ORT and strip boundary reorders; run the result with optimisation disabled."""
-    return strip_boundary_reorders(optimize_onnx(model)).SerializeToString()
+def prepare_onnx(model: bytes, inputs: bool = True, outputs: bool = True) -> bytes:
+    """Optimise with ORT and strip the boundary conversions; run the result with optimisation disabled.
+
+    ``inputs``/``outputs``: strip at the graph inputs/outputs (see :func:`strip_boundaries`).
+    """
+    return strip_boundaries(optimize_onnx(model), inputs, outputs).SerializeToString()
 
 
 def prepare_in_network(module: nn.Module, *input_shapes: tuple[int, ...]) -> bytes:

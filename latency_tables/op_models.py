@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from latency_tables.keys import OpKey
 from latency_tables.layout import prepare_in_network, prepare_onnx, producer
 from latency_tables.onnx_graphs import context_graphs
+from latency_tables.precision import quantize_graph
 from search_spaces.blocks import Head, SqueezeExcite, conv_bn
 
 
@@ -103,14 +104,19 @@ def in_context(op: OpKey) -> tuple[nn.Module, tuple[tuple[int, ...], ...], str |
     return model, (shape,), f"ref_p_{_dims(shape)}", producer(shape[0], rank)
 
 
-def prepare(op: OpKey, with_reference: bool = True) -> MeasuredGraphs:
+def prepare(op: OpKey, with_reference: bool = True, precision: str = "fp32") -> MeasuredGraphs:
     """Prepared graphs for timing ``op``: built directly as ONNX, ORT-optimised, boundaries stripped.
 
     The reference is prepared only if asked for (a collection measures each reference once).
+    At ``int8`` both graphs are first quantized with the project's static recipe; the stem keeps
+    the model input's quantization and the head its output's dequantization, which every model
+    pays once (see :mod:`latency_tables.precision`).
     """
     model, ref_key, ref = context_graphs(op)
+    if precision == "int8":
+        model, ref = quantize_graph(model), (quantize_graph(ref) if with_reference and ref is not None else None)
     ref_bytes = prepare_onnx(ref) if (with_reference and ref is not None) else None
-    return MeasuredGraphs(prepare_onnx(model), ref_key, ref_bytes)
+    return MeasuredGraphs(prepare_onnx(model, inputs=op.kind != "stem", outputs=op.kind != "head"), ref_key, ref_bytes)
 
 
 def prepare_torch(op: OpKey, with_reference: bool = True) -> MeasuredGraphs:

@@ -103,13 +103,21 @@ def make_session(model: bytes | str, threads: int, optimization: str = "all") ->
     return ort.InferenceSession(model, session_options(threads, optimization), providers=["CPUExecutionProvider"])
 
 
+_INTEGER_INPUTS = {"tensor(uint8)": np.uint8, "tensor(int8)": np.int8}
+
+
 def random_feeds(session: ort.InferenceSession, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random float32 inputs matching the session's (static) input shapes."""
+    """Random inputs matching the session's (static) input shapes: float32, or 8-bit integers (INT8 op graphs)."""
     rng = np.random.default_rng(seed)
     feeds = {}
     for inp in session.get_inputs():
         shape = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
-        feeds[inp.name] = rng.standard_normal(shape).astype(np.float32)
+        integer = _INTEGER_INPUTS.get(inp.type)
+        if integer is not None:
+            info = np.iinfo(integer)
+            feeds[inp.name] = rng.integers(info.min, info.max, size=shape, endpoint=True).astype(integer)
+        else:
+            feeds[inp.name] = rng.standard_normal(shape).astype(np.float32)
     return feeds
 
 

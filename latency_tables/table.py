@@ -29,6 +29,7 @@ from common.errors import UserError
 from common.text_files import read_user_csv, read_user_json
 from latency_tables.interpolate import WorkIndex, adjust_head_classes, estimate_from_family, head_mac_cost_ms
 from latency_tables.keys import OpKey, parse_op_key, spec_ops
+from latency_tables.precision import PRECISIONS, table_precision
 from search_spaces import ArchSpec, create_search_space
 
 TABLE_FORMAT_VERSION = 1
@@ -119,6 +120,24 @@ class LatencyTable:
         return int(self.meta["n_classes"])
 
     @property
+    def precision(self) -> str:
+        """The arithmetic the table times: ``fp32``, or ``int8`` (the project's static QDQ recipe)."""
+        return table_precision(self.meta)
+
+    def check_precision(self, asked: str | None) -> None:
+        """Refuse a table of another precision than ``asked`` (None: any).
+
+        Raises:
+            UserError: Naming the table's precision and the command that collects one at ``asked``.
+        """
+        if asked is not None and asked != self.precision:
+            raise UserError(
+                f"latency table '{self.name}' times {self.precision} models, not {asked}: a table of one precision "
+                f"never stands for the other. Collect one with --mode latency-table --precision {asked} "
+                "--device-name NAME, or drop --precision"
+            )
+
+    @property
     def channel_block(self) -> int:
         """The runtime's channel block on the device (1 when the table does not record it)."""
         return int(self.meta.get("channel_block", 1))
@@ -135,8 +154,9 @@ class LatencyTable:
         Covers the op latencies (the CSV's op rows, not its reference rows; their values, not
         their formatting or order), the calibration's ``scale`` and ``offset_ms`` (none = the
         identity), ``channel_block`` (none = 1), the space, the input shape and the default class
-        count. Timestamps, device facts, timing settings and collection bookkeeping in the
-        metadata are left out: a collection run that measures nothing keeps the fingerprint.
+        count, and the precision when it is not fp32. Timestamps, device facts, timing settings and
+        collection bookkeeping in the metadata are left out: a collection run that measures nothing
+        keeps the fingerprint.
 
         Returns:
             The SHA-256 hex digest (64 characters).
@@ -151,6 +171,8 @@ class LatencyTable:
             "calibration": [float(cal.scale), float(cal.offset_ms)],
             "ops": sorted((key, float(ms)) for key, ms in self.latency_ms.items()),
         }
+        if self.precision != "fp32":  # fp32 tables keep the fingerprints they had before precisions existed
+            payload["precision"] = self.precision
         text = json.dumps(payload, separators=(",", ":"), allow_nan=False)
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -400,6 +422,8 @@ def check_table_meta(meta: Any, meta_path: Path) -> None:
                 "a whole number >= 2")  # fmt: skip
     block = meta.get("channel_block", 1)
     _meta_field(meta_path, "channel_block", block, _is_int(block) and block >= 1, "a whole number >= 1")
+    precision = meta.get("precision", "fp32")
+    _meta_field(meta_path, "precision", precision, precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}")
     device = meta.get("device")
     _meta_field(meta_path, "device", device, device is None or isinstance(device, dict), "an object")
     _check_calibration(meta.get("calibration"), meta_path)

@@ -22,6 +22,7 @@ from common.progress import progress as progress_bar
 from latency_tables.calibration import random_specs
 from latency_tables.layout import export_onnx
 from latency_tables.ort_timing import TimingConfig, time_model
+from latency_tables.precision import deployed_graph
 from latency_tables.table import LatencyTable
 from search_spaces import ArchSpec, create_search_space
 
@@ -70,6 +71,7 @@ class ValidationReport:
     predict_ms_per_spec: float
     measure_ms_per_spec: float
     frame: pd.DataFrame
+    precision: str = "fp32"  # what was measured: fp32 models, or INT8 ones quantized with the project's recipe
 
 
 def validate_table(
@@ -96,7 +98,8 @@ def validate_table(
     start = time.perf_counter()
     predictions = [table.predict(spec) for spec in specs]
     predict_s = time.perf_counter() - start
-    models = [export_onnx(space.build(s, table.n_classes, table.input_shape), table.input_shape) for s in specs]
+    shape, precision = table.input_shape, table.precision
+    models = [deployed_graph(export_onnx(space.build(s, table.n_classes, shape), shape), precision) for s in specs]
     passes, measure_s = [], 0.0
     for label in ("A", "B"):
         start = time.perf_counter()
@@ -126,6 +129,7 @@ def validate_table(
         predict_ms_per_spec=1e3 * predict_s / len(specs),
         measure_ms_per_spec=1e3 * measure_s / (2 * len(specs)),
         frame=frame,
+        precision=table.precision,
     )
 
 
@@ -140,6 +144,7 @@ def write_validation(report: ValidationReport, out_dir: Path, device: str) -> No
     }
     summary |= {
         "device": device,
+        "precision": report.precision,
         "predict_ms_per_spec": report.predict_ms_per_spec,
         "measure_ms_per_spec": report.measure_ms_per_spec,
     }
@@ -168,7 +173,7 @@ def _scatter(report: ValidationReport, path: Path, device: str) -> None:
         yscale="log",
         xlabel="measured latency (ms)",
         ylabel="predicted latency (ms)",
-        title=f"{device}: {report.prediction.within_10_pct:.0f}% within +-10%",
+        title=f"{device} ({report.precision}): {report.prediction.within_10_pct:.0f}% within +-10%",
     )
     ax.legend(loc="upper left")
     fig.tight_layout()

@@ -82,8 +82,8 @@ TABLES: dict[str, dict[str, str]] = {
         "fresh sessions of the session median, ms",
         "latency_p90_ms": "90th percentile of that session's runs, ms",
         "speedup": "fp32 latency / this variant's latency",
-        "predicted_latency_ms": "fp32 only: the latency table's prediction for table_device (another device than "
-        "this machine unless collected here)",
+        "predicted_latency_ms": "the latency table's prediction for table_device (another device than this machine "
+        "unless collected here), on the fp32 row for an fp32 table and on the int8_static row for an INT8 table",
         "table_device": "the latency table used for predicted_latency_ms",
         "table_note": "why the table gave no prediction (another space or input shape, ...)",
         "layers_fp32": "accuracy-aware: layers kept in fp32",

@@ -156,6 +156,9 @@ SHARED_FLAGS: tuple[Flag, ...] = (
          "whole-run budget (default 20); 0: none",
          ("latency.max_minutes",),
          kwargs={"type": float}, group="latency"),
+    Flag("--precision", "fp32 | int8: what --mode latency-table times (default fp32; int8: the op graphs quantized "
+         "with the project's static recipe); elsewhere the precision the device tables must have",
+         ("latency.precision",), kwargs={"choices": ("fp32", "int8")}, group="latency"),
     Flag("--n", "random specs measured by validate-latency (default: 100)", ("latency.validate_n",),
          kwargs={"type": int}, group="latency"),
     Flag("--strict", "refuse interpolated latency-table entries", ("latency.strict",),

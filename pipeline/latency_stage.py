@@ -64,7 +64,8 @@ def run_latency_table(cfg: PipelineConfig, run_dir: Path, resume: bool = False) 
     shape = model_input_shape(cfg.latency.space, cfg)
     check_continuable(cfg.latency, cfg.latency.device, shape, tables_dir)
     print(
-        f"collecting latency table '{cfg.latency.device}' for space {cfg.latency.space}, input {shape}, "
+        f"collecting {cfg.latency.collect_precision} latency table '{cfg.latency.device}' for space "
+        f"{cfg.latency.space}, input {shape}, "
         f"{cfg.latency.timing.threads} thread(s), budget {cfg.latency.max_minutes:g} min -> {tables_dir}",
         flush=True,
     )
@@ -107,9 +108,10 @@ def run_validate_latency(cfg: PipelineConfig, run_dir: Path, resume: bool = Fals
     """``--mode validate-latency``: measure random specs here and compare with the table's predictions."""
     table = resolve_table(cfg)
     table.check_compatible(cfg.latency.space, model_input_shape(cfg.latency.space, cfg))
+    table.check_precision(cfg.latency.precision)
     check_same_machine(table)
     print(
-        f"validating table '{table.name}' on {cfg.latency.validate_n} random {table.space} specs "
+        f"validating {table.precision} table '{table.name}' on {cfg.latency.validate_n} random {table.space} specs "
         f"(two measurement passes, {cfg.latency.timing.sessions} sessions each)",
         flush=True,
     )

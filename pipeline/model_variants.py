@@ -248,9 +248,10 @@ class VariantRunner:
             "size_kb": size_kb, "latency_ms": timing.latency_ms, "latency_p90_ms": timing.p90_ms,
             "onnx": str(path.relative_to(self.run_dir)),
         }  # fmt: skip
+        if variant == self._quoted_variant():
+            row.update(self._predicted())
         if fp32 is None:
             row.update({"accuracy_delta_pts": 0.0, "val_accuracy_delta_pts": 0.0, "size_ratio": 1.0, "speedup": 1.0})
-            row.update(self._predicted())
         else:
             row["accuracy_delta_pts"] = 100 * (test["accuracy"] - fp32["test_accuracy"])
             row["val_accuracy_delta_pts"] = 100 * (val["accuracy"] - fp32["val_accuracy"])
@@ -258,8 +259,12 @@ class VariantRunner:
             row["speedup"] = fp32["latency_ms"] / timing.latency_ms
         return row
 
+    def _quoted_variant(self) -> str:
+        """The variant the table's prediction stands beside: fp32, or int8_static for an INT8 table (its recipe)."""
+        return "int8_static" if self.table is not None and self.table.precision == "int8" else "fp32"
+
     def _predicted(self) -> dict[str, Any]:
-        """The fp32 latency the device table predicts for this spec, where the table applies."""
+        """The latency the device table predicts for this spec at the table's precision, where the table applies."""
         if self.table is None:
             return {"predicted_latency_ms": None, "table_device": ""}
         from search_spaces import create_search_space

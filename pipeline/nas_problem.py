@@ -60,6 +60,17 @@ def _table_machine(csv_path: str) -> str:
         return "a machine this run cannot tell (the table file is not readable here)"
 
 
+def _table_precision(csv_path: str) -> str:
+    """What a table times: ``fp32``, or ``int8`` (the project's static recipe); ``?`` when unreadable here."""
+    from latency_tables.registry import cached_table
+
+    try:
+        precision = cached_table(csv_path).precision
+    except (OSError, UserError, ValueError):
+        return "?"
+    return "INT8 (static QDQ, the project's recipe)" if precision == "int8" else precision
+
+
 @dataclass(frozen=True)
 class AudioSettings:
     """Everything that decides a candidate's metrics (all of it is compared on resume, paths aside).
@@ -213,7 +224,8 @@ class AudioProblem(SearchProblem):
             )
         for device in s.devices:
             out[latency_metric(device.name)] = (
-                f"latency in ms predicted by the latency table of device {device.name} (fp32, batch 1), measured on "
+                f"latency in ms predicted by the latency table of device {device.name} "
+                f"({_table_precision(device.csv_path)} models, batch 1), measured on "
                 f"{_table_machine(device.csv_path)}"
             )
         return out

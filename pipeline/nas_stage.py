@@ -32,6 +32,7 @@ def _device_tables(cfg: PipelineConfig, shape: tuple[int, ...]) -> list[LatencyT
     tables = [resolve_table(cfg, name) for name in names]
     for table in tables:
         table.check_compatible(cfg.nas.space, shape)
+        table.check_precision(cfg.latency.precision)
     return tables
 
 

@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 from onnxruntime.quantization import (
     CalibrationMethod,
-    QuantFormat,
     QuantType,
     create_calibrator,
     quantize_dynamic,
@@ -47,6 +46,7 @@ from quantize.onnx_graph import (
     preprocess,
     read_float_inputs,
 )
+from quantize.recipe import static_recipe
 
 CALIBRATION_METHODS = {
     "minmax": CalibrationMethod.MinMax,
@@ -151,11 +151,7 @@ class StaticQuantizer:
                 self._pre,
                 tmp,
                 None,  # the ranges come from the calibration cache
-                quant_format=QuantFormat.QDQ,
-                per_channel=self.per_channel,
-                reduce_range=self.reduce_range,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
+                **static_recipe(self.per_channel, self.reduce_range),
                 nodes_to_exclude=[*excluded, *feeding_activations(self._pre, excluded)],
                 calibrate_method=CALIBRATION_METHODS[self.method],
                 calibration_cache_path=self._cache,

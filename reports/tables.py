@@ -81,7 +81,8 @@ def column_legend(run: RunData) -> dict[str, str]:
         "latency_p90_ms": "90th percentile of the measured latency (ms), same session",
         "latency_source": "where latency_ms comes from (measured, and on which machine, or predicted, for which "
         "device)",
-        "table_latency_ms": "latency predicted by the latency table of table_device (ms, fp32 model)",
+        "table_latency_ms": "latency predicted by the latency table of table_device (ms; on the row of the variant the "
+        "table times: fp32, or int8_static for an INT8 table)",
         "table_device": "device whose latency table gave table_latency_ms",
         "spec": "architecture string (ArchSpec) of the model",
     }
