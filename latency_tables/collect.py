@@ -40,7 +40,7 @@ from latency_tables.device_info import device_metadata
 from latency_tables.interpolate import FLOOR_MS
 from latency_tables.keys import OpKey, parse_op_key, space_ops
 from latency_tables.layout import channel_block_size
-from latency_tables.op_models import prepare
+from latency_tables.op_models import prepare, reference_key
 from latency_tables.ort_timing import Timing, TimingConfig, time_model
 from latency_tables.precision import table_precision
 from latency_tables.table import (
@@ -367,7 +367,7 @@ def _measure_ops(
             if time.monotonic() >= deadline:
                 break
             try:
-                graphs = prepare(op, with_reference=True, precision=precision)
+                graphs = prepare(op, with_reference=reference_key(op) not in refs, precision=precision)
                 ref_key = graphs.reference_key
                 if ref_key and ref_key not in refs:
                     ref = time_model(graphs.reference, timing, "disable")
@@ -375,7 +375,7 @@ def _measure_ops(
                     journal.append(_reference_row(ref_key, ref, ref.latency_ms))
                 result = time_model(graphs.model, timing, "disable")
                 if ref_key and result.latency_ms < refs[ref_key] and ref_key not in rechecked:
-                    recheck(ref_key, graphs.reference)
+                    recheck(ref_key, graphs.reference or prepare(op, precision=precision).reference)
             except Exception as exc:  # an op that fails to export or run: record it, keep going
                 reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else traceback.format_exc(0)}"
                 report.failed.append((op.key, reason[:300]))

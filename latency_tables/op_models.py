@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from latency_tables.int8_graphs import qdq_graph
 from latency_tables.keys import OpKey
 from latency_tables.layout import prepare_in_network, prepare_onnx, producer
 from latency_tables.onnx_graphs import context_graphs
-from latency_tables.precision import quantize_graph
 from search_spaces.blocks import Head, SqueezeExcite, conv_bn
 
 
@@ -108,15 +108,21 @@ def prepare(op: OpKey, with_reference: bool = True, precision: str = "fp32") -> 
     """Prepared graphs for timing ``op``: built directly as ONNX, ORT-optimised, boundaries stripped.
 
     The reference is prepared only if asked for (a collection measures each reference once).
-    At ``int8`` both graphs are first quantized with the project's static recipe; the stem keeps
+    At ``int8`` both graphs are first written as the project's static recipe quantizes them
+    (:mod:`latency_tables.int8_graphs`); the stem keeps
     the model input's quantization and the head its output's dequantization, which every model
     pays once (see :mod:`latency_tables.precision`).
     """
     model, ref_key, ref = context_graphs(op)
     if precision == "int8":
-        model, ref = quantize_graph(model), (quantize_graph(ref) if with_reference and ref is not None else None)
+        model, ref = qdq_graph(model), (qdq_graph(ref) if with_reference and ref is not None else None)
     ref_bytes = prepare_onnx(ref) if (with_reference and ref is not None) else None
     return MeasuredGraphs(prepare_onnx(model, inputs=op.kind != "stem", outputs=op.kind != "head"), ref_key, ref_bytes)
+
+
+def reference_key(op: OpKey) -> str | None:
+    """The key of ``op``'s context (None: the stem has none), without preparing any graph."""
+    return context_graphs(op)[1]
 
 
 def prepare_torch(op: OpKey, with_reference: bool = True) -> MeasuredGraphs:

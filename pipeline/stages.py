@@ -15,7 +15,7 @@ from pipeline.quantize_config import QuantizeConfig
 from pipeline.reports_config import ReportsConfig
 from pipeline.stage import Stage
 
-_LATENCY_READS = ("device_name", "space", "threads", "tables_dir")
+_LATENCY_READS = ("device_name", "space", "threads", "tables_dir", "precision")
 _NAS_READS = (
     "nas_population", "nas_generations", "strategy", "variation", "objectives", "latency", "devices", "max_latency_ms",
     "max_size_kb", "max_size_kb_int8", "min_accuracy", "proxy_epochs", "promote", "low_epochs", "backend",
