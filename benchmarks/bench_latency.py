@@ -1,6 +1,7 @@
 """Latency-table figures: prediction vs end-to-end measurement on random specs, noise floor, costs.
 
 Usage: python benchmarks/bench_latency.py [--device NAME] [--n 100] [--loo 400]
+(an INT8 table in another folder: EDGE_AUDIO_NAS_TABLES=DIR python benchmarks/bench_latency.py --device NAME)
 
 Prints, for ``--n`` random specs of the table's space measured on this machine (ORT, the table's
 thread count): share within +-10 % and +-5 %, MAPE, Kendall tau of the calibrated and the raw
@@ -9,6 +10,9 @@ prediction and measurement cost per spec, and the time the table took to collect
 metadata). ``--loo`` ops are also left out of the table one at a time and interpolated from their
 family, and the same specs are predicted from tables with only 50/25/10 % of their ops (a
 collection cut short by its time budget), to show what interpolation costs in accuracy.
+
+For an INT8 table the same specs are also measured as fp32 models, to show how INT8 changes the
+ranking a search optimises (Kendall tau between fp32 and INT8 latency, INT8 speed-up spread).
 """
 
 from __future__ import annotations
@@ -68,6 +72,32 @@ def partial_tables(table, frame, seed: int) -> None:
         )
 
 
+def fp32_vs_int8(table, frame, seed: int) -> None:
+    """The specs of an INT8 validation measured as fp32 models too: how the two rankings differ."""
+    from scipy.stats import kendalltau
+
+    from latency_tables.layout import export_onnx
+    from latency_tables.ort_timing import time_model
+    from search_spaces import create_search_space
+
+    space, shape = create_search_space(table.space), table.input_shape
+    timing = TimingConfig(threads=table.meta["threads"]).end_to_end()
+    fp32 = np.array([
+        time_model(export_onnx(space.build(space.parse(s), table.n_classes, shape), shape), timing).latency_ms
+        for s in frame["spec"]
+    ])  # fmt: skip
+    int8 = frame["measured_ms"].to_numpy()
+    speedup = fp32 / int8
+    top = max(1, len(fp32) // 10)
+    shared = len(set(np.argsort(fp32)[:top]) & set(np.argsort(int8)[:top]))
+    print(
+        f"fp32 vs INT8 on the same {len(fp32)} specs: Kendall tau {kendalltau(fp32, int8).statistic:.3f}; INT8 "
+        f"speed-up median x{np.median(speedup):.2f} (x{speedup.min():.2f} .. x{speedup.max():.2f}; "
+        f"{100 * np.mean(speedup < 1):.0f}% of specs slower in INT8); the fastest {top} by fp32 and by INT8 share "
+        f"{shared}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default=DEFAULT_DEVICE)
@@ -81,7 +111,7 @@ def main() -> None:
     print(
         f"table {table.name}: {len(table.latency_ms)} ops measured of {coll.get('n_ops')} the space emits, "
         f"collected in {coll.get('total_wall_s')} s; {meta['device']['cpu_model']}, "
-        f"onnxruntime {meta['device']['onnxruntime']}, {meta['threads']} thread(s)"
+        f"onnxruntime {meta['device']['onnxruntime']}, {meta['threads']} thread(s), {table.precision}"
     )
     cal = meta.get("calibration") or {}
     print(
@@ -110,6 +140,8 @@ def main() -> None:
             f"    {row.error_pct:+6.1f}%  measured {row.measured_ms:.3f} ms  "
             f"predicted {row.predicted_ms:.3f} ms  {row.spec}"
         )
+    if table.precision == "int8":
+        fp32_vs_int8(table, report.frame, args.seed)
     leave_one_out(table, args.loo, args.seed)
     partial_tables(table, report.frame, args.seed)
 

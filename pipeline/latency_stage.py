@@ -112,10 +112,13 @@ def run_validate_latency(cfg: PipelineConfig, run_dir: Path, resume: bool = Fals
     check_same_machine(table)
     print(
         f"validating {table.precision} table '{table.name}' on {cfg.latency.validate_n} random {table.space} specs "
-        f"(two measurement passes, {cfg.latency.timing.sessions} sessions each)",
+        f"(two measurement passes, {cfg.latency.timing.sessions} sessions each, {table.meta.get('threads', 1)} "
+        "thread(s) as the table)",
         flush=True,
     )
-    report = validate_table(table, cfg.latency.validate_n, cfg.latency.seed, cfg.latency.timing, cfg.run.progress)
+    # measured as the table was: with its thread count (a table per thread count; --threads picks none here)
+    timing = dataclasses.replace(cfg.latency.timing, threads=int(table.meta.get("threads", 1)))
+    report = validate_table(table, cfg.latency.validate_n, cfg.latency.seed, timing, cfg.run.progress)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     write_validation(report, run_dir / "latency" / "validations" / f"{table.name}-{stamp}", table.name)  # kept
     write_validation(report, run_dir / "latency", table.name)  # the newest, where the reports look

@@ -71,6 +71,16 @@ def _table_precision(csv_path: str) -> str:
     return "INT8 (static QDQ, the project's recipe)" if precision == "int8" else precision
 
 
+def _table_threads(csv_path: str) -> str:
+    """The ONNX Runtime thread count a table was measured with; ``?`` when unreadable here."""
+    from latency_tables.registry import cached_table
+
+    try:
+        return str(cached_table(csv_path).meta.get("threads", 1))
+    except (OSError, UserError, ValueError):
+        return "?"
+
+
 @dataclass(frozen=True)
 class AudioSettings:
     """Everything that decides a candidate's metrics (all of it is compared on resume, paths aside).
@@ -225,7 +235,8 @@ class AudioProblem(SearchProblem):
         for device in s.devices:
             out[latency_metric(device.name)] = (
                 f"latency in ms predicted by the latency table of device {device.name} "
-                f"({_table_precision(device.csv_path)} models, batch 1), measured on "
+                f"({_table_precision(device.csv_path)} models, batch 1, {_table_threads(device.csv_path)} thread(s)), "
+                "measured on "
                 f"{_table_machine(device.csv_path)}"
             )
         return out

@@ -193,8 +193,8 @@ def device_lines(cfg: PipelineConfig, shape: tuple[int, ...]) -> list[str]:
     lines, other = [], False
     for table in _device_tables(cfg, shape):
         match = match_this_machine(table.meta)
-        lines.append(f"  {latency_metric(table.name)}: predicted by the table of {table.name}, measured on "
-                     f"{match.label()}")  # fmt: skip
+        lines.append(f"  {latency_metric(table.name)}: {table.precision} models, predicted by the table of "
+                     f"{table.name}, measured on {match.label()}")  # fmt: skip
         other = other or (match.known and not match.same)
     if other:
         lines.append(

@@ -38,7 +38,8 @@ def test_the_search_says_when_its_latencies_are_another_cpus(tmp_path):
     _table(tmp_path / "tables", OTHER)
     cfg = build_config(None, {"latency": {"tables_dir": str(tmp_path / "tables")}, "nas": {"devices": ["dev"]}})
     lines = device_lines(cfg, SHAPE)
-    assert "latency_ms_dev: predicted by the table of dev, measured on another machine: Cortex-A72" in lines[0]
+    assert "latency_ms_dev: fp32 models, predicted by the table of dev" in lines[0]
+    assert "measured on another machine: Cortex-A72" in lines[0]
     assert "note: these latencies are another CPU's, not this machine's" in lines[-1]
     assert "--mode latency-table" in lines[-1]
     _table(tmp_path / "mine", this_machine())
