@@ -106,6 +106,35 @@ def validate_table(
         bar = progress_bar(models, desc=f"measure pass {label}", unit="model", disable=not progress)
         passes.append(np.array([time_model(m, timing.end_to_end()).latency_ms for m in bar]))
         measure_s += time.perf_counter() - start
+    return compare_passes(table, specs, passes[0], passes[1], 1e3 * predict_s / len(specs),
+                          1e3 * measure_s / (2 * len(specs)), predictions)  # fmt: skip
+
+
+def compare_passes(
+    table: LatencyTable,
+    specs: list[ArchSpec],
+    pass_a_ms: np.ndarray,
+    pass_b_ms: np.ndarray,
+    predict_ms_per_spec: float,
+    measure_ms_per_spec: float,
+    predictions: list | None = None,
+) -> ValidationReport:
+    """The report of two measurement passes of ``specs`` against the table's predictions.
+
+    Also used for passes measured elsewhere (a device kit's validation models).
+
+    Args:
+        table: The device table.
+        specs: The measured specs.
+        pass_a_ms: Pass A's latency per spec.
+        pass_b_ms: Pass B's latency per spec.
+        predict_ms_per_spec: Cost of one prediction, for the report.
+        measure_ms_per_spec: Cost of one measurement, for the report.
+        predictions: The table's predictions of ``specs`` (None: made here).
+    """
+    if predictions is None:
+        predictions = [table.predict(spec) for spec in specs]
+    passes = [np.asarray(pass_a_ms, dtype=float), np.asarray(pass_b_ms, dtype=float)]
     measured = np.minimum(*passes)
     frame = pd.DataFrame(
         {
@@ -126,8 +155,8 @@ def validate_table(
         prediction_uncalibrated=AgreementStats.of(frame["summed_ms"].to_numpy(), measured),
         noise_floor=AgreementStats.of(passes[1], passes[0]),
         above_0_1ms=AgreementStats.of(predicted[big], measured[big]) if big.sum() > 1 else None,
-        predict_ms_per_spec=1e3 * predict_s / len(specs),
-        measure_ms_per_spec=1e3 * measure_s / (2 * len(specs)),
+        predict_ms_per_spec=predict_ms_per_spec,
+        measure_ms_per_spec=measure_ms_per_spec,
         frame=frame,
         precision=table.precision,
     )
