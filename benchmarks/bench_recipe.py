@@ -4,7 +4,9 @@ Usage: python benchmarks/bench_recipe.py [--fsdd PATH] [--recipes absolute,peak,
        [--models tiny,dscnn] [--epochs 10] [--seeds 3] [--split speaker] [--out runs/bench-recipe]
 
 A recipe is parts joined by ``+``, each part a set of config overrides (``PARTS``): ``absolute``
-or ``peak`` (``features.db_reference``), ``plain`` (no regulariser: label smoothing, mixup and
+or ``peak`` (``features.db_reference``), ``cmn`` or ``cmvn`` (``features.clip_norm``: per-clip,
+per-band mean or mean and variance normalisation), ``top40`` or ``top80`` (``features.top_db``:
+dynamic range kept below each clip's peak), ``plain`` (no regulariser: label smoothing, mixup and
 augmentation off), ``ls`` (label smoothing 0.1), ``mixup`` (alpha 0.2), ``wave`` (4 cached
 waveform-augmented copies per clip), ``pitch`` (those copies also pitch-shifted +-2 semitones),
 ``specaug`` (2 frequency masks of <= 6 bins, 2 time masks of <= 12 frames). Later parts override
@@ -31,6 +33,10 @@ DEFAULT_RECIPES = "absolute+plain,peak+plain,peak+plain+ls,peak+plain+mixup,peak
 PARTS: dict[str, dict[str, Any]] = {
     "absolute": {"features": {"db_reference": "absolute"}},
     "peak": {"features": {"db_reference": "peak"}},
+    "cmn": {"features": {"clip_norm": "mean"}},
+    "cmvn": {"features": {"clip_norm": "meanvar"}},
+    "top40": {"features": {"top_db": 40.0}},
+    "top80": {"features": {"top_db": 80.0}},
     "plain": {"train": {"label_smoothing": 0.0, "mixup_alpha": 0.0, "wave_augment": {"copies": 0}}},
     "ls": {"train": {"label_smoothing": 0.1}},
     "mixup": {"train": {"mixup_alpha": 0.2}},

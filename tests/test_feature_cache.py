@@ -83,6 +83,9 @@ def test_added_file_and_changed_config_invalidate(tmp_path):
     assert _extract(root, tmp_path / "cache").key != first.key
     other = _extract(root, tmp_path / "cache", cfg=FeatureConfig(clip_seconds=0.5, n_mels=64))
     assert not other.hit and other.x.shape[1] == 64
+    normed = _extract(root, tmp_path / "cache", cfg=FeatureConfig(clip_seconds=0.5, clip_norm="mean"))
+    assert not normed.hit and normed.key != first.key
+    np.testing.assert_allclose(np.asarray(normed.x).mean(axis=2), 0.0, atol=1e-3)
 
 
 def test_bad_files_are_skipped_and_listed(tmp_path):

@@ -56,6 +56,8 @@ def test_other_sample_rate_and_hop():
         ({"kind": "mfcc", "n_mfcc": 80}, "features.n_mfcc"),
         ({"fmax_hz": 9000}, "features.fmax_hz"),
         ({"db_reference": "rms"}, "features.db_reference"),
+        ({"clip_norm": "max"}, "features.clip_norm"),
+        ({"clip_norm": "mean", "kind": "waveform"}, "features.clip_norm"),
     ],
 )
 def test_invalid_settings_name_the_field(kwargs, field):
@@ -80,3 +82,47 @@ def test_peak_reference_removes_the_recording_gain():
 def test_records_from_before_db_reference_read_as_absolute():
     assert FeatureConfig.from_saved({"n_mels": 32}).db_reference == "absolute"
     assert FeatureConfig.from_saved({"db_reference": "peak"}).db_reference == "peak"
+
+
+def _tilted(x, cfg, db_per_khz):
+    """``x`` through a fixed zero-phase filter of ``db_per_khz`` spectral tilt (a different microphone)."""
+    spectrum = np.fft.rfft(x)
+    gain_db = db_per_khz * np.fft.rfftfreq(len(x), 1 / cfg.sample_rate) / 1000
+    return np.fft.irfft(spectrum * 10 ** (gain_db / 20), n=len(x)).astype(np.float32)
+
+
+def _chirp(cfg):
+    """A rising tone over faint noise: energy in every band, changing over time."""
+    t = np.arange(cfg.n_samples) / cfg.sample_rate
+    x = np.sin(2 * np.pi * (300 * t + 2500 * t**2)) + 0.01 * np.random.default_rng(0).standard_normal(len(t))
+    return (0.5 * x).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["logmel", "mfcc"])
+def test_clip_mean_normalisation_cancels_a_fixed_channel(kind):
+    """CMN: the same sound through another microphone (tilt and gain) gives the same features."""
+    cfg = FeatureConfig(kind=kind, clip_norm="mean", top_db=None, db_reference="absolute")
+    x = _chirp(cfg)
+    other = 0.3 * _tilted(x, cfg, db_per_khz=-3.0)  # 10 dB quieter, 24 dB less at 8 kHz
+    plain = FeatureConfig(top_db=None, db_reference="absolute")  # log-mel without it: 5 dB or more apart
+    inner = slice(3, -3)  # the filter wraps around the clip's ends
+    assert np.abs(compute_features(other, plain) - compute_features(x, plain))[:, inner].min() > 5.0
+    a, b = compute_features(x, cfg), compute_features(other, cfg)
+    np.testing.assert_allclose(a.mean(axis=1), 0.0, atol=1e-3)
+    np.testing.assert_allclose(a[:, inner], b[:, inner], atol=1.5)  # the tilt inside a band: about 1 dB
+
+
+def test_clip_meanvar_normalisation_gives_unit_variance_rows():
+    cfg = FeatureConfig(clip_norm="meanvar")
+    out = compute_features(_chirp(cfg), cfg)
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    np.testing.assert_allclose(out.mean(axis=1), 0.0, atol=1e-4)
+    varying = out.std(axis=1) > 0
+    np.testing.assert_allclose(out.std(axis=1)[varying], 1.0, atol=1e-4)
+    silent = FeatureConfig(clip_norm="meanvar")  # an all-zero clip: every row constant, left at 0
+    assert np.array_equal(compute_features(np.zeros(cfg.n_samples, np.float32), silent), np.zeros(cfg.shape))
+
+
+def test_records_from_before_clip_norm_read_as_none():
+    assert FeatureConfig.from_saved({"db_reference": "peak"}).clip_norm == "none"
+    assert FeatureConfig.from_saved({"clip_norm": "mean"}).clip_norm == "mean"

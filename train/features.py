@@ -11,6 +11,7 @@ from train.librosa_safe import librosa
 
 FEATURE_KINDS = ("logmel", "mfcc", "waveform")
 DB_REFERENCES = ("peak", "absolute")
+CLIP_NORMS = ("none", "mean", "meanvar")
 # Fields whose default changed: the value a record written without the field was made with.
 FORMER_DEFAULTS = {"db_reference": "absolute"}
 MAX_SAMPLE_RATE = 768_000  # the highest rate audio formats and interfaces use
@@ -33,6 +34,8 @@ class FeatureConfig:
     fmax_hz: float | None = None  # None: sample_rate / 2
     top_db: float | None = 80.0  # dynamic range kept below each clip's peak (None: all)
     db_reference: str = "peak"  # dB re each clip's loudest bin ("peak": recording gain removed) or re 1.0 ("absolute")
+    clip_norm: str = "none"  # per clip and band, over time: "mean" subtracts the mean (CMN), "meanvar" also scales to
+    # unit variance (CMVN); applied before the dataset-level per-band normalisation of the train split
 
     def __post_init__(self) -> None:
         if self.kind not in FEATURE_KINDS:
@@ -43,6 +46,10 @@ class FeatureConfig:
             raise ValueError(
                 f"features.db_reference must be one of {', '.join(DB_REFERENCES)}, got '{self.db_reference}'"
             )
+        if self.clip_norm not in CLIP_NORMS:
+            raise ValueError(f"features.clip_norm must be one of {', '.join(CLIP_NORMS)}, got '{self.clip_norm}'")
+        if self.clip_norm != "none" and self.kind == "waveform":
+            raise ValueError(f"features.clip_norm must be 'none' for waveform features, got '{self.clip_norm}'")
         if not 1000 <= self.sample_rate <= MAX_SAMPLE_RATE:
             raise ValueError(f"features.sample_rate must be in 1000..{MAX_SAMPLE_RATE} Hz, got {self.sample_rate}")
         if self.clip_seconds <= 0:
@@ -124,8 +131,9 @@ def compute_features(samples: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
 
     Returns:
         float32 array of shape ``cfg.shape``: log-mel power in dB (re the clip's loudest bin, or re
-        1.0 with ``db_reference="absolute"``), its MFCCs, or the
-        samples themselves as one row.
+        1.0 with ``db_reference="absolute"``), its MFCCs, or the samples themselves as one row; with
+        ``clip_norm``, each row (band or coefficient) centred on its mean over the clip's frames
+        (and, with ``meanvar``, divided by its standard deviation).
     """
     if cfg.kind == "waveform":
         return samples.astype(np.float32)[None, :]
@@ -143,6 +151,26 @@ def compute_features(samples: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     )
     ref = np.max if cfg.db_reference == "peak" else 1.0
     logmel = librosa.power_to_db(mel, ref=ref, amin=1e-10, top_db=cfg.top_db)
-    if cfg.kind == "mfcc":
-        return librosa.feature.mfcc(S=logmel, n_mfcc=cfg.n_mfcc).astype(np.float32)
-    return logmel.astype(np.float32)
+    out = librosa.feature.mfcc(S=logmel, n_mfcc=cfg.n_mfcc) if cfg.kind == "mfcc" else logmel
+    return normalize_clip(out, cfg.clip_norm).astype(np.float32)
+
+
+def normalize_clip(x: np.ndarray, clip_norm: str) -> np.ndarray:
+    """Per-row normalisation over time of one clip's (n_bins, n_frames) features.
+
+    Args:
+        x: One clip's log-mel (dB) or MFCC matrix.
+        clip_norm: ``none`` (unchanged), ``mean`` (each row minus its mean: a fixed channel or
+            spectral tilt, additive in dB, cancels) or ``meanvar`` (also divided by its standard
+            deviation; a constant row, such as a silent band, stays 0).
+
+    Returns:
+        The normalised matrix, same shape.
+    """
+    if clip_norm == "none":
+        return x
+    x = x - x.mean(axis=1, keepdims=True)
+    if clip_norm == "meanvar":
+        std = x.std(axis=1, keepdims=True)
+        x = x / np.where(std < 1e-6, 1.0, std)
+    return x
