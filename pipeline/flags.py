@@ -165,6 +165,8 @@ SHARED_FLAGS: tuple[Flag, ...] = (
          kwargs={"action": "store_true"}, group="latency"),
     Flag("--tables-dir", "folder of latency tables to write/read first", ("latency.tables_dir",),
          kwargs={"metavar": "DIR"}, group="latency"),
+    Flag("--kit-dir", "device kit folder: written by latency-kit (default: <--out>/kit), read by latency-import "
+         "(with the device's results/ inside)", ("latency.kit_dir",), kwargs={"metavar": "DIR"}, group="latency"),
     Flag("--survivors", "search front members kept for full training (crowding thinning; default 5)",
          ("quantize.survivors",), kwargs={"type": int, "metavar": "K"}, group="deployment"),
     Flag("--teacher", "distillation teacher: auto, a model of the run, or a checkpoint .pt",

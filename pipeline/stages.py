@@ -136,6 +136,24 @@ STAGES: tuple[Stage, ...] = (
         flags=(*_LATENCY_READS, "n", "strict"),
         config_sections=("latency",),
     ),
+    Stage(
+        "latency-kit",
+        "write a device kit: op graphs, whole models and a timing script that needs only numpy and onnxruntime",
+        run="pipeline.kit_stage:run_latency_kit",
+        summary="pipeline.kit_stage:kit_lines",
+        flags=("device_name", "space", "threads", "precision", "n", "kit_dir"),
+        run_folder="none",
+        needs="--device-name NAME; the kit goes to --kit-dir DIR (default <--out>/kit)",
+    ),
+    Stage(
+        "latency-import",
+        "build a device's latency table (and its validation) from a kit timed on the device",
+        run="pipeline.kit_stage:run_latency_import",
+        summary="pipeline.kit_stage:import_lines",
+        flags=("kit_dir", "tables_dir"),
+        config_sections=("latency",),
+        needs="--kit-dir KIT (the kit folder, with the device's results/ inside)",
+    ),
 )
 
 DEFAULT_MODE = "nas"
