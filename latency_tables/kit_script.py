@@ -465,8 +465,11 @@ class Run:
               f"{elapsed / 60:.1f} min, ETA {eta / 60:.1f} min", flush=True)  # fmt: skip
 
 
-def write_device(run: Run, threads: int, block: int, wall_s: float) -> None:
-    """``results/device.json``: this kit's identity, the device, its channel block, and this run's bookkeeping."""
+def write_device(run: Run, threads: int, block: int, wall_s: float | None = None) -> None:
+    """``results/device.json``: this kit's identity, the device, its channel block, and the runs' bookkeeping.
+
+    ``wall_s``: the seconds of the run that ends now (None: a run starts; nothing is added to ``runs``).
+    """
     path = run.results / "device.json"
     old = json.loads(path.read_text()) if path.is_file() else {}
     now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
@@ -475,7 +478,9 @@ def write_device(run: Run, threads: int, block: int, wall_s: float) -> None:
     facts.update(threads=threads, channel_block=block, timing=run.timing, device=device_facts())
     facts["started"] = old.get("started", now)
     facts["updated"] = now
-    facts["runs"] = [*old.get("runs", []), {"ended": now, "wall_s": round(wall_s, 1), "measured": run.measured}]
+    facts["runs"] = old.get("runs", [])
+    if wall_s is not None:
+        facts["runs"].append({"ended": now, "wall_s": round(wall_s, 1), "measured": run.measured})
     facts["failed"] = run.failed[:50]
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(facts, indent=1))
@@ -522,7 +527,7 @@ def main(argv: list | None = None) -> int:
         deadline = time.monotonic() + 60 * args.max_minutes if args.max_minutes > 0 else None
         run = Run(kit, manifest, timing, deadline)
         block = channel_block(run.onnx, kit / manifest["probe"])
-        write_device(run, threads, block, 0.0)
+        write_device(run, threads, block)
         print(f"time_ops: {run.total} graphs to time ({len(run.done)} done before), {threads} thread(s), "
               f"channel block {block}", flush=True)  # fmt: skip
         journal = Journal(kit / "results" / "timings.csv")
