@@ -111,6 +111,22 @@ def test_interrupt_between_or_inside_rungs_then_resume_equals_uninterrupted(tmp_
     assert max(Counter(key for _, key in read_calls(state)).values()) == 1  # no rung result evaluated twice
 
 
+@pytest.mark.parametrize("calls", [0, 4, 33])
+def test_resume_with_a_prechecked_objective_equals_uninterrupted(tmp_path: Path, calls: int) -> None:
+    # size_kb is an objective the precheck gives (as latency from a table is in the audio search): a
+    # resumed rung must rank its replayed candidates on the same metrics as an uninterrupted one. The
+    # interrupt counts full evaluations: 0 and 4 stop at a generation's first promoted candidate, so the
+    # resumed session replays that whole rung 0 from the journal without prechecking anything new.
+    toy = {"low_fidelity": True, "three_objectives": True, "max_size_kb": 80.0}
+    full = search(tmp_path / "full", ToyProblem(**toy))
+    state = tmp_path / "state"
+    state.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        search(tmp_path / "part", InterruptingToy(calls, state_dir=str(state), **toy))
+    resumed = search(tmp_path / "part", ToyProblem(state_dir=str(state), **toy), resume=True)
+    same_run(full, resumed)
+
+
 def test_sigkill_during_a_rung_then_resume_in_new_process_equals_uninterrupted(tmp_path: Path) -> None:
     config = {"population": 16, "generations": 4, "seed": 3, "promote": 0.25}
     reference = tmp_path / "ref"
