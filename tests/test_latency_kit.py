@@ -37,7 +37,8 @@ SPECS = [  # together: every op kind of mel2d (stem, conv, dw, pw, pw with a fus
     "c8k3s2-ds16k3s2-ir16k3s1e2se-c24k3s2-h0d0",
     "c8k3s2-c8k3s1r2-ds16k3s2-c16k3s2-h0d0",
 ]
-TIMING = TimingConfig(sessions=2, runs=20, min_runs=5, target_ms=5)
+TIMING = TimingConfig()  # the default protocol: these ops take 10-100 us, so a graph costs a few ms
+AGREEMENT_SPEC = "c32k3s1-ir32k3s2e4se-ds64k5s1r2-c64k3s2-h64d0"  # 12 ops of every kind, 0.01-0.4 ms each
 PACKAGES = ("numpy", "numpy.libs", "onnxruntime", "google", "flatbuffers", "packaging")  # what time_ops.py may see
 
 
@@ -148,7 +149,7 @@ def test_the_kit_holds_unoptimised_graphs_with_shared_weights(tmp_path):
 
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
-def test_round_trip_matches_a_direct_collection(timed_kits, tmp_path, precision):
+def test_round_trip_builds_the_table_a_collection_would(timed_kits, tmp_path, precision):
     kit, script_s = timed_kits[precision]
     rows = _rows(kit)
     manifest = json.loads((kit / "manifest.json").read_text())
@@ -167,13 +168,48 @@ def test_round_trip_matches_a_direct_collection(timed_kits, tmp_path, precision)
         assert prediction.latency_ms > 0 and prediction.missing == ()
     assert report.validation is not None and report.validation.prediction.n == 3
 
-    direct = collect_table(_cfg(precision), "direct", SHAPE, tmp_path / "direct", progress=False, ops=_ops())
-    assert direct.measured_now == len(_ops())
-    here = load_table(tmp_path / "direct" / "direct.csv").latency_ms
-    ratios = np.array([table.latency_ms[k] / here[k] for k in here])
-    print(f"{precision}: time_ops.py {script_s:.1f} s; kit/direct op latency ratio median {np.median(ratios):.3f} "
-          f"(quartiles {np.percentile(ratios, 25):.3f}..{np.percentile(ratios, 75):.3f}, n={len(ratios)})")  # fmt: skip
+    print(
+        f"{precision}: time_ops.py took {script_s:.1f} s for {len(_ops())} ops, 3 calibration and 3x2 validation models"
+    )
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_kit_latencies_agree_with_a_direct_collection(bare_python, tmp_path, precision):
+    """Ops of 0.01-0.4 ms (the small ones above take microseconds, where one disturbance doubles a latency).
+
+    A shared VM changes speed from one second to the next (the same graph in two fresh processes: 0.038 then
+    0.064 ms), so the kit and the direct collection are interleaved (kit, direct, direct, kit) and each side
+    keeps, per op, the lower of its two runs, as the timing statistic keeps the least disturbed session.
+    """
+    ops = _ops([AGREEMENT_SPEC])
+    cfg = LatencyConfig(precision=precision, calibration_models=0, timing=TIMING)
+    kit = tmp_path / "kit"
+    write_kit(cfg, "pi", SHAPE, kit, ops=ops, progress=False, specs={"calibration": [], "validation": []})
+    runs: dict[str, list[dict[str, float]]] = {"kit": [], "direct": []}
+    for i, side in enumerate(("kit", "direct", "direct", "kit")):
+        if side == "kit":
+            again = tmp_path / f"kit{i}"
+            shutil.copytree(kit, again)
+            assert bare_python(["time_ops.py"], again).returncode == 0
+            runs[side].append(load_table(import_results(again, tmp_path / f"tables{i}").csv_path).latency_ms)
+        else:
+            report = collect_table(cfg, "direct", SHAPE, tmp_path / f"direct{i}", progress=False, ops=ops)
+            assert report.measured_now == len(ops)
+            runs[side].append(load_table(report.csv_path).latency_ms)
+    kit_ms, here = _lowest(*runs["kit"]), _lowest(*runs["direct"])
+    ratios = np.array([kit_ms[k] / here[k] for k in here])
+    noise = np.array([runs["direct"][0][k] / runs["direct"][1][k] for k in here])
+    print(f"{precision}: kit/direct op latency ratio {_quartiles(ratios)}; direct/direct {_quartiles(noise)}")
     assert 0.7 <= float(np.median(ratios)) <= 1.4
+
+
+def _quartiles(values: np.ndarray) -> str:
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    return f"median {median:.3f} (quartiles {q1:.3f}..{q3:.3f}, n={len(values)})"
+
+
+def _lowest(*tables: dict[str, float]) -> dict[str, float]:
+    return {k: min(t[k] for t in tables) for k in tables[0]}
 
 
 def test_import_through_the_cli_writes_the_table_and_the_validation(timed_kits, tmp_path):
@@ -227,7 +263,8 @@ def test_import_reports_missing_rows_and_imports_the_rest(timed_kits, tmp_path):
     copy = _copy(timed_kits["fp32"][0], tmp_path / "copy")
     path = copy / "results" / "timings.csv"
     rows = _rows(copy)
-    dropped = [r["key"] for r in rows if r["kind"] == "op" and r["key"].startswith(("dw_", "se_"))]
+    ops = [r["key"] for r in rows if r["kind"] == "op"]
+    dropped = [next(k for k in ops if k.startswith("dw_")), *[k for k in ops if k.startswith("pw_")][:2]]
     keep = [r for r in rows if r["key"] not in dropped]
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=kit_script.COLUMNS, lineterminator="\n")
