@@ -123,6 +123,21 @@ def test_clip_meanvar_normalisation_gives_unit_variance_rows():
     assert np.array_equal(compute_features(np.zeros(cfg.n_samples, np.float32), silent), np.zeros(cfg.shape))
 
 
+def test_records_without_top_db_read_as_the_former_80_db():
+    assert FeatureConfig().top_db == 40.0
+    assert FeatureConfig.from_saved({"n_mels": 32}).top_db == 80.0
+    assert FeatureConfig.from_saved({"top_db": None}).top_db is None
+
+
+def test_top_db_floors_each_clip_that_far_below_its_peak():
+    cfg = FeatureConfig()
+    t = np.arange(cfg.n_samples) / cfg.sample_rate
+    x = (0.5 * np.sin(2 * np.pi * 1000 * t) * (t < 0.5)).astype(np.float32)  # a tone, then silence
+    out = compute_features(x, cfg)
+    assert out.max() == pytest.approx(0.0, abs=1e-4) and out.min() == pytest.approx(-40.0, abs=1e-4)
+    assert (out[:, 70:] == -40.0).all()  # the silent half sits on the floor
+
+
 def test_records_from_before_clip_norm_read_as_none():
     assert FeatureConfig.from_saved({"db_reference": "peak"}).clip_norm == "none"
     assert FeatureConfig.from_saved({"clip_norm": "mean"}).clip_norm == "mean"

@@ -326,6 +326,6 @@ def test_a_run_folder_from_before_db_reference_keeps_its_absolute_features(tmp_p
     from pipeline.run_folder import read_run_config
 
     (tmp_path / "config.json").write_text(json.dumps({"features": {"n_mels": 40}, "run": {"seed": 0}}))
-    assert read_run_config(tmp_path)["features"] == {"db_reference": "absolute", "n_mels": 40}
+    assert read_run_config(tmp_path)["features"] == {"db_reference": "absolute", "top_db": 80.0, "n_mels": 40}
     (tmp_path / "config.json").write_text(json.dumps({"features": {"db_reference": "peak"}}))
     assert read_run_config(tmp_path)["features"]["db_reference"] == "peak"

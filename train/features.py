@@ -13,7 +13,7 @@ FEATURE_KINDS = ("logmel", "mfcc", "waveform")
 DB_REFERENCES = ("peak", "absolute")
 CLIP_NORMS = ("none", "mean", "meanvar")
 # Fields whose default changed: the value a record written without the field was made with.
-FORMER_DEFAULTS = {"db_reference": "absolute"}
+FORMER_DEFAULTS = {"db_reference": "absolute", "top_db": 80.0}
 MAX_SAMPLE_RATE = 768_000  # the highest rate audio formats and interfaces use
 MAX_FEATURE_VALUES = 1 << 24  # per clip (64 MiB of float32): 17 min of 16 kHz waveform, far beyond any clip
 
@@ -32,7 +32,7 @@ class FeatureConfig:
     hop_ms: float = 10.0  # hop between frames
     fmin_hz: float = 20.0
     fmax_hz: float | None = None  # None: sample_rate / 2
-    top_db: float | None = 80.0  # dynamic range kept below each clip's peak (None: all)
+    top_db: float | None = 40.0  # dynamic range kept below each clip's peak (None: all); was 80 (see README)
     db_reference: str = "peak"  # dB re each clip's loudest bin ("peak": recording gain removed) or re 1.0 ("absolute")
     clip_norm: str = "none"  # per clip and band, over time: "mean" subtracts the mean (CMN), "meanvar" also scales to
     # unit variance (CMVN); applied before the dataset-level per-band normalisation of the train split
@@ -80,7 +80,8 @@ class FeatureConfig:
     def from_saved(cls, saved: dict) -> FeatureConfig:
         """The settings written in a run's ``summary.json`` or a model card, by any version.
 
-        Records written before ``db_reference`` existed were computed re 1.0 ("absolute").
+        Records written before ``db_reference`` existed were computed re 1.0 ("absolute"); a record
+        without ``top_db`` was made with the former default, 80 dB.
         """
         return cls(**(FORMER_DEFAULTS | saved))
 
