@@ -408,18 +408,25 @@ class Run:
     def measure(self, journal: Journal) -> None:
         """Time everything left (or until the budget is spent), writing each row as it comes."""
         for ref_key in self._suspects():  # an op beat its reference, and a kill came before the re-timing
-            self._time_reference(journal, ref_key)
+            self._guarded(journal, "reference", ref_key, "")
         for kind, key, pass_ in self.todo:
             if self.out_of_time():
                 break
-            try:
-                self._measure_one(journal, kind, key, pass_)
-            except Exception as exc:  # a graph this runtime cannot run: recorded, tried again next run
-                reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
-                self.failed.append([key, reason])
-                print(f"time_ops: {kind} {key} failed: {reason}", flush=True)
+            self._guarded(journal, kind, key, pass_)
             self.measured += 1
             self._progress()
+
+    def _guarded(self, journal: Journal, kind: str, key: str, pass_: str) -> None:
+        """Time one graph; one this runtime cannot run is recorded (and tried again next run), never fatal."""
+        try:
+            if kind == "reference":
+                self._time_reference(journal, key)
+            else:
+                self._measure_one(journal, kind, key, pass_)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+            self.failed.append([key, reason])
+            print(f"time_ops: {kind} {key} failed: {reason}", flush=True)
 
     def _measure_one(self, journal: Journal, kind: str, key: str, pass_: str) -> None:
         graph = self.graphs[(kind, key)]

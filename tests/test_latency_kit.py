@@ -335,3 +335,17 @@ def test_the_kit_runs_in_a_fresh_venv_with_only_numpy_and_onnxruntime(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     report = import_results(kit, tmp_path / "tables")
     assert report.missing == {} and report.calibration is not None
+
+
+def test_a_graph_the_device_cannot_run_is_recorded_and_the_rest_timed(bare_python, tmp_path):
+    kit = _write(tmp_path / "kit", "fp32", specs=SPECS[:1], models=False)
+    manifest = json.loads((kit / "manifest.json").read_text())
+    broken = next(e for e in manifest["graphs"] if e["kind"] == "op" and e["op_kind"] == "conv")
+    (kit / broken["file"]).write_bytes(b"not an onnx model")
+    done = bare_python(["time_ops.py"], kit)
+    assert done.returncode == 0 and f"op {broken['key']} failed" in done.stdout, done.stdout + done.stderr
+    assert "graph(s) left" in done.stdout
+    device = json.loads((kit / "results" / "device.json").read_text())
+    assert [key for key, _ in device["failed"]] == [broken["key"]]
+    report = import_results(kit, tmp_path / "tables")
+    assert report.missing == {"conv": 1} and report.failed[0][0] == broken["key"]
