@@ -244,6 +244,9 @@ def test_import_refuses_results_of_another_kit_space_or_shape(timed_kits, tmp_pa
         (copy / "results" / "device.json").write_text(json.dumps(device | {name: value}))
         with pytest.raises(UserError, match=f"timed for {name}"):
             import_results(copy, tmp_path / "tables")
+    (copy / "results" / "device.json").write_text(json.dumps(device | {"format_version": 99}))
+    with pytest.raises(UserError, match="kit format 99"):
+        import_results(copy, tmp_path / "tables")
 
 
 def test_import_refuses_zero_negative_and_nan_timings(timed_kits, tmp_path):
