@@ -20,6 +20,7 @@ import csv
 import datetime as dt
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from latency_tables.collect import METHOD, METHOD_INT8
 from latency_tables.interpolate import FLOOR_MS
 from latency_tables.kit import read_manifest
 from latency_tables.kit_script import COLUMNS, KIT_FORMAT_VERSION
-from latency_tables.table import REFERENCE_KIND, TABLE_COLUMNS, TABLE_FORMAT_VERSION, load_table
+from latency_tables.table import REFERENCE_KIND, TABLE_COLUMNS, TABLE_FORMAT_VERSION, LatencyTable, load_table
 from latency_tables.validate import ValidationReport, compare_passes
 from search_spaces import create_search_space
 
@@ -127,12 +128,18 @@ def import_results(kit_dir: Path, tables_dir: Path) -> ImportReport:
     meta = _metadata(manifest, device_facts, report, rows)
     atomic_write_json(meta_path, meta)
     if op_rows:
-        table = load_table(csv_path)
-        meta["calibration"], report.calibration_missing = _calibration(table, manifest, rows)
+        meta["calibration"], report.calibration_missing = _calibration(_load(csv_path), manifest, rows)
         report.calibration = meta["calibration"]
         atomic_write_json(meta_path, meta)
-        report.validation, report.validation_missing = _validation(load_table(csv_path), manifest, rows)
+        report.validation, report.validation_missing = _validation(_load(csv_path), manifest, rows)
     return report
+
+
+def _load(csv_path: Path) -> LatencyTable:
+    """The table just written; the device's runtime differing from this machine's is expected, not warned about."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"latency table .* was measured with onnxruntime")
+        return load_table(csv_path)
 
 
 def _device_json(results: Path, manifest: dict) -> dict:
@@ -259,7 +266,7 @@ def _metadata(manifest: dict, facts: dict, report: ImportReport, rows: list[dict
     }
 
 
-def _calibration(table, manifest: dict, rows: list[dict]) -> tuple[dict | None, int]:
+def _calibration(table: LatencyTable, manifest: dict, rows: list[dict]) -> tuple[dict | None, int]:
     """The calibration fitted on the device's whole-model timings (None: fewer than two), and models missing."""
     asked = [e["key"] for e in manifest["graphs"] if e["kind"] == "calibration"]
     measured = {r["key"]: r for r in rows if r["kind"] == "calibration"}
@@ -290,7 +297,7 @@ def _calibration(table, manifest: dict, rows: list[dict]) -> tuple[dict | None, 
     }, missing
 
 
-def _validation(table, manifest: dict, rows: list[dict]) -> tuple[ValidationReport | None, int]:
+def _validation(table: LatencyTable, manifest: dict, rows: list[dict]) -> tuple[ValidationReport | None, int]:
     """Prediction against the device's two validation passes (None: fewer than two specs in both)."""
     asked = [e["key"] for e in manifest["graphs"] if e["kind"] == "validation"]
     passes: dict[str, dict[str, dict]] = {"A": {}, "B": {}}
