@@ -352,3 +352,18 @@ def test_a_graph_the_device_cannot_run_is_recorded_and_the_rest_timed(bare_pytho
     assert [key for key, _ in device["failed"]] == [broken["key"]]
     report = import_results(kit, tmp_path / "tables")
     assert report.missing == {"conv": 1} and report.failed[0][0] == broken["key"]
+
+
+def test_a_torn_last_line_is_dropped_and_its_graph_timed_again(bare_python, tmp_path):
+    kit = _write(tmp_path / "kit", "fp32", specs=SPECS[:1], models=False)
+    assert bare_python(["time_ops.py"], kit).returncode == 0
+    path = kit / "results" / "timings.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    last_op = max(i for i, line in enumerate(lines) if line.startswith("op,"))
+    torn = lines[last_op][: len(lines[last_op]) // 2]  # the row a kill cut short, as the last line
+    path.write_text("".join(lines[:last_op] + lines[last_op + 1 :]) + torn)
+    done = bare_python(["time_ops.py"], kit)
+    assert done.returncode == 0 and "dropped a torn last line" in done.stdout, done.stdout + done.stderr
+    keys = [r["key"] for r in _rows(kit) if r["kind"] == "op"]
+    assert sorted(keys) == sorted({op.key for op in _ops(SPECS[:1])})  # each once, the torn one timed again
+    assert import_results(kit, tmp_path / "tables").missing == {}
