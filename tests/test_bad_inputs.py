@@ -349,6 +349,11 @@ def _flag_cases() -> list[Case]:
         Case("table-max-minutes-inf", collect("--device-name", "x", "--max-minutes", "inf"),
              r"--max-minutes must be a finite number, got inf"),
         Case("table-no-device", collect(), r"--mode latency-table needs --device-name NAME"),
+        Case("kit-no-device", lambda w: ["--mode", "latency-kit", "--kit-dir", str(w.root / "kit")],
+             r"--mode latency-kit needs --device-name NAME"),
+        Case("import-no-kit", lambda w: ["--mode", "latency-import", "--kit-dir", str(w.root), "--tables-dir",
+                                         str(w.root / "imported")], r"is not a latency kit folder"),
+        Case("validate-int8-of-fp32-table", validate("--precision", "int8"), r"times fp32 models, not int8"),
         Case("table-device-path", collect("--device-name", "../x"), r"latency.device must be a file-name-safe name"),
         Case("table-existing-bad-calibration",
              lambda w: ["--mode", "latency-table", "--device-name", "dev", "--tables-dir",
@@ -587,7 +592,8 @@ def test_the_harness_covers_every_mode_with_forty_kinds_of_bad_input():
 
     modes = {c.id.split("-")[0] for c in CASES}
     aliases = {"config": "features", "us8k": "features", "esc50": "features", "csv": "features",
-               "speech": "features", "table": "latency-table", "validate": "validate-latency"}  # fmt: skip
+               "speech": "features", "table": "latency-table", "validate": "validate-latency", "kit": "latency-kit",
+               "import": "latency-import"}  # fmt: skip
     covered = {aliases.get(m, m) for m in modes}
     assert {s.mode for s in STAGES} <= covered
     assert len(CASES) >= 40 and len({c.id for c in CASES}) == len(CASES)
