@@ -1,15 +1,16 @@
 """The arithmetic a latency table times: fp32, or INT8 as the project's static recipe makes it.
 
-An INT8 table times every op graph after static QDQ quantization with the recipe the
-quantization stage applies to trained models (:func:`quantize.recipe.static_recipe`). ONNX
-Runtime turns the QDQ pairs into integer kernels (``QLinearConv``, ``QLinearAdd``,
-``QLinearGlobalAveragePool``, ``QLinearMul``, ``QGemm``) that run in NHWC, so a graph gains a
-``QuantizeLinear`` and a ``Transpose`` at its input and a ``Transpose`` and a
-``DequantizeLinear`` at its output; those at an op's boundary are stripped as the fp32 table
-strips layout reorders (:func:`latency_tables.layout.strip_boundaries`), except where the whole
-model pays them: the stem keeps the model input's quantization, the head its output's
-dequantization. Quantization ranges come from random inputs: the integer kernels' speed does not
-depend on the ranges, only on the graph.
+An INT8 table times every op graph in the form the recipe the quantization stage applies to
+trained models (:func:`quantize.recipe.static_recipe`) gives it: written directly by
+:mod:`latency_tables.int8_graphs`, checked against the recipe node for node. ONNX Runtime turns
+the QDQ pairs into integer kernels (``QLinearConv``, ``QLinearAdd``, ``QLinearGlobalAveragePool``,
+``QLinearMul``, ``QGemm``) that run in NHWC, so a graph gains a ``QuantizeLinear`` and a
+``Transpose`` at its input and a ``Transpose`` and a ``DequantizeLinear`` at its output; those at
+an op's boundary are stripped as the fp32 table strips layout reorders
+(:func:`latency_tables.layout.strip_boundaries`), except where the whole model pays them: the
+stem keeps the model input's quantization, the head its output's dequantization. Whole models
+(calibration, validation) are quantized with the recipe itself (:func:`deployed_graph`), with
+ranges from random inputs: the integer kernels' speed does not depend on the ranges.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import onnx
 
 PRECISIONS = ("fp32", "int8")
 DEFAULT_PRECISION = "fp32"
-CALIBRATION_INPUTS = 2  # random inputs that set the (timing-irrelevant) ranges of an op graph
+CALIBRATION_INPUTS = 2  # random inputs that set the (timing-irrelevant) ranges of a whole model
 
 
 def table_precision(meta: dict) -> str:
@@ -43,16 +44,14 @@ def check_precision(value: str | None, name: str = "latency.precision (--precisi
         raise ValueError(f"{name} must be one of {', '.join(PRECISIONS)}, got '{value}'")
 
 
-def quantize_graph(model: bytes, preprocess: bool = False) -> bytes:
-    """``model`` statically quantized with the project's recipe, calibrated on random inputs.
+def quantize_graph(model: bytes) -> bytes:
+    """``model`` pre-processed and statically quantized with the project's recipe, calibrated on random inputs.
 
     Args:
-        model: A serialised fp32 ONNX graph with fixed input shapes.
-        preprocess: Run ORT's quantization pre-processing first, as the quantization stage does
-            for trained models (whole models); the op graphs of a table are built ready for it.
+        model: A serialised fp32 ONNX model with fixed input shapes.
 
     Returns:
-        The serialised QDQ graph.
+        The serialised QDQ model.
     """
     from onnxruntime.quantization import CalibrationDataReader, quantize_static
 
@@ -76,19 +75,17 @@ def quantize_graph(model: bytes, preprocess: bool = False) -> bytes:
             return next(self._feeds, None)
 
     with tempfile.TemporaryDirectory(prefix="int8-graph-") as tmp, _quiet():
-        source, out = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        source, pre, out = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
         source.write_bytes(model)
-        if preprocess:
-            pre_process(source, Path(tmp) / "pre.onnx")
-            source = Path(tmp) / "pre.onnx"
-        quantize_static(source, out, _Random(), **static_recipe())
+        pre_process(source, pre)  # as the quantization stage does for trained models
+        quantize_static(pre, out, _Random(), **static_recipe())
         return out.read_bytes()
 
 
 def deployed_graph(model: bytes, precision: str) -> bytes:
     """A whole fp32 model as it ships at ``precision`` (INT8: pre-processed and quantized with the recipe)."""
     check_precision(precision)
-    return model if precision == "fp32" else quantize_graph(model, preprocess=True)
+    return model if precision == "fp32" else quantize_graph(model)
 
 
 @contextlib.contextmanager
