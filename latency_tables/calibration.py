@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import math
 import random
 import time
@@ -122,6 +124,26 @@ def calibration_cost_s(
     model = space.build(specs[0], n_classes, input_shape)
     time_model(deployed_graph(export_onnx(model, input_shape), precision), timing.end_to_end())
     return 1.5 * n_models * (time.monotonic() - start)
+
+
+def calibration_record(
+    cal: Calibration, points: list[CalibrationPoint], fitted_on_ops: int, n_models_asked: int, seconds_per_model: float
+) -> dict:
+    """A table metadata's ``calibration`` entry: the fit, the models it rests on and its bookkeeping.
+
+    ``n_models_asked`` above ``cal.n_models`` means the calibration was cut short (a time budget,
+    models not timed yet); the next collection or import refits.
+    """
+    return {
+        "scale": cal.scale,
+        "offset_ms": cal.offset_ms,
+        "n_models": cal.n_models,
+        "fitted_on_ops": fitted_on_ops,
+        "n_models_asked": n_models_asked,
+        "seconds_per_model": round(seconds_per_model, 2),
+        "models": [dataclasses.asdict(p) for p in points],
+        "fitted": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
 
 
 def fit_calibration(points: list[CalibrationPoint]) -> Calibration:

@@ -34,7 +34,13 @@ from common.atomic import atomic_write_json, cut_torn_tail
 from common.errors import UserError
 from common.progress import progress as progress_bar
 from common.text_files import read_user_json
-from latency_tables.calibration import calibration_cost_s, fit_calibration, measure_points, spread_by_latency
+from latency_tables.calibration import (
+    calibration_cost_s,
+    calibration_record,
+    fit_calibration,
+    measure_points,
+    spread_by_latency,
+)
 from latency_tables.config import LatencyConfig
 from latency_tables.device_info import device_metadata
 from latency_tables.interpolate import FLOOR_MS
@@ -182,9 +188,9 @@ def _metadata(cfg: LatencyConfig, device: str, input_shape: tuple[int, ...], old
         "n_classes": cfg.n_classes,
         "units": "ms",
         "threads": cfg.timing.threads,
-        "channel_block": channel_block_size() if precision == "fp32" else 1,  # INT8 runs in NHWC, unpadded
+        "channel_block": table_channel_block(precision, channel_block_size()),
         "timing": dataclasses.asdict(cfg.timing),
-        "method": METHOD if precision == "fp32" else METHOD_INT8 + METHOD,
+        "method": table_method(precision),
         "device": device_metadata(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -238,19 +244,31 @@ def _spread_pct(timing: Timing) -> float:
 
 
 def _row(key: str, kind: str, timing: Timing, ref_key: str | None, ref_ms: float) -> tuple[list, bool]:
-    """A table row: the op's latency is the model's minus its context's (floored at FLOOR_MS)."""
-    latency = timing.latency_ms - ref_ms
-    row = [
-        key,
-        kind,
-        round(max(latency, FLOOR_MS), 6),
-        round(timing.latency_ms, 6),
-        round(ref_ms, 6),
-        ref_key or "",
-        len(timing.session_medians_ms),
-        _spread_pct(timing),
-    ]
+    """A table row of an op timed here (see :func:`op_row`)."""
+    return op_row(key, kind, timing.latency_ms, ref_key, ref_ms, len(timing.session_medians_ms), _spread_pct(timing))
+
+
+def op_row(key: str, kind: str, model_ms: float, ref_key: str | None, ref_ms: float, runs: int,
+           spread_pct: float) -> tuple[list, bool]:  # fmt: skip
+    """A table row: the op's latency is the model's minus its context's (floored at FLOOR_MS).
+
+    Returns:
+        The row (:data:`TABLE_COLUMNS`) and whether the latency was floored.
+    """
+    latency = model_ms - ref_ms
+    row = [key, kind, round(max(latency, FLOOR_MS), 6), round(model_ms, 6), round(ref_ms, 6), ref_key or "", runs,
+           spread_pct]  # fmt: skip
     return row, latency <= FLOOR_MS
+
+
+def table_method(precision: str) -> str:
+    """The ``method`` a table's metadata records for ``precision``."""
+    return METHOD if precision == "fp32" else METHOD_INT8 + METHOD
+
+
+def table_channel_block(precision: str, measured_block: int) -> int:
+    """The channel block a table records: the runtime's at fp32; 1 at INT8 (NHWC, unpadded)."""
+    return measured_block if precision == "fp32" else 1
 
 
 def _corrected(row: list, ref_ms: float) -> tuple[list, bool]:
@@ -482,14 +500,5 @@ def _calibrate(cfg: LatencyConfig, csv_path: Path, meta: dict, deadline: float |
     if cal.n_models < 2 and int(old.get("n_models", 0)) >= 2:  # cut short before a fit: keep the last good one
         meta["calibration"] = old | {"n_models_asked": len(specs), "seconds_per_model": round(seconds_per_model, 2)}
         return meta["calibration"]
-    meta["calibration"] = {
-        "scale": cal.scale,
-        "offset_ms": cal.offset_ms,
-        "n_models": cal.n_models,
-        "fitted_on_ops": len(table.latency_ms),
-        "n_models_asked": len(specs),  # more than n_models: cut short by the time budget (the next run refits)
-        "seconds_per_model": round(seconds_per_model, 2),
-        "models": [dataclasses.asdict(p) for p in points],
-        "fitted": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
+    meta["calibration"] = calibration_record(cal, points, len(table.latency_ms), len(specs), seconds_per_model)
     return meta["calibration"]

@@ -27,7 +27,6 @@ class LatencyConfig:
     tables_dir: str | None = None  # where collection writes tables (default: the user folder, see locations)
     precision: str | None = None  # fp32 | int8: what a collected table times; elsewhere the precision asked of a table
     kit_dir: str | None = None  # device kit folder: written by --mode latency-kit, read by --mode latency-import
-
     seed: int = 0  # seeds the collection order, calibration and validation specs
     timing: TimingConfig = field(default_factory=TimingConfig)
 

@@ -29,8 +29,8 @@ import numpy as np
 from common.atomic import atomic_write_json, atomic_write_text
 from common.errors import UserError
 from common.text_files import read_user_json
-from latency_tables.calibration import CalibrationPoint, fit_calibration
-from latency_tables.collect import METHOD, METHOD_INT8
+from latency_tables.calibration import CalibrationPoint, calibration_record, fit_calibration
+from latency_tables.collect import op_row, table_channel_block, table_method
 from latency_tables.interpolate import FLOOR_MS
 from latency_tables.kit import read_manifest
 from latency_tables.kit_script import COLUMNS, KIT_FORMAT_VERSION
@@ -114,9 +114,8 @@ def import_results(kit_dir: Path, tables_dir: Path) -> ImportReport:
         if ref_key and ref_key not in refs:
             continue  # its reference row was lost (cannot happen with time_ops.py): the op counts as missing
         ref_ms = refs.get(ref_key, 0.0) if ref_key else 0.0
-        latency = r["model_ms"] - ref_ms
-        op_rows[r["key"]] = [r["key"], entry["op_kind"], round(max(latency, FLOOR_MS), 6), round(r["model_ms"], 6),
-                             round(ref_ms, 6), ref_key, r["runs"], r["spread_pct"]]  # fmt: skip
+        op_rows[r["key"]], _ = op_row(r["key"], entry["op_kind"], r["model_ms"], ref_key, ref_ms, r["runs"],
+                                      r["spread_pct"])  # fmt: skip
     report.measured = len(op_rows)
     report.at_floor = sum(row[2] <= FLOOR_MS for row in op_rows.values())
     for e in ops:
@@ -241,9 +240,9 @@ def _metadata(manifest: dict, facts: dict, report: ImportReport, rows: list[dict
         "n_classes": manifest["n_classes"],
         "units": "ms",
         "threads": facts["threads"],
-        "channel_block": int(facts["channel_block"]) if precision == "fp32" else 1,  # INT8 runs in NHWC, unpadded
+        "channel_block": table_channel_block(precision, int(facts["channel_block"])),
         "timing": facts["timing"],
-        "method": (METHOD if precision == "fp32" else METHOD_INT8 + METHOD) + "; timed on the device by a kit",
+        "method": table_method(precision) + "; timed on the device by a kit",
         "device": facts["device"],
         "created": facts.get("started", now),
         "calibration": None,
@@ -284,17 +283,8 @@ def _calibration(table: LatencyTable, manifest: dict, rows: list[dict]) -> tuple
     cal = fit_calibration(points)
     if cal.n_models < 2:
         return None, missing
-    seconds = [measured[p.spec]["wall_s"] for p in points]
-    return {
-        "scale": cal.scale,
-        "offset_ms": cal.offset_ms,
-        "n_models": cal.n_models,
-        "fitted_on_ops": len(table.latency_ms),
-        "n_models_asked": len(asked),
-        "seconds_per_model": round(float(np.mean(seconds)), 2),
-        "models": [{"spec": p.spec, "summed_ms": p.summed_ms, "measured_ms": p.measured_ms} for p in points],
-        "fitted": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }, missing
+    seconds = float(np.mean([measured[p.spec]["wall_s"] for p in points]))
+    return calibration_record(cal, points, len(table.latency_ms), len(asked), seconds), missing
 
 
 def _validation(table: LatencyTable, manifest: dict, rows: list[dict]) -> tuple[ValidationReport | None, int]:

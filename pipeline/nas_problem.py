@@ -49,36 +49,21 @@ class DeviceTable:
         return cls(table.name, str(table.path), table.fingerprint())
 
 
-def _table_machine(csv_path: str) -> str:
-    """The CPU a table was measured on, and whether it is this machine (for the column legends)."""
+def _table_legend(csv_path: str) -> str:
+    """What a table's latencies describe: precision, batch, threads and the CPU (for the column legends)."""
     from latency_tables.device_match import match_this_machine
     from latency_tables.registry import cached_table
 
     try:
-        return match_this_machine(cached_table(csv_path).meta).label()
+        table = cached_table(csv_path)
     except (OSError, UserError, ValueError):
-        return "a machine this run cannot tell (the table file is not readable here)"
-
-
-def _table_precision(csv_path: str) -> str:
-    """What a table times: ``fp32``, or ``int8`` (the project's static recipe); ``?`` when unreadable here."""
-    from latency_tables.registry import cached_table
-
-    try:
-        precision = cached_table(csv_path).precision
-    except (OSError, UserError, ValueError):
-        return "?"
-    return "INT8 (static QDQ, the project's recipe)" if precision == "int8" else precision
-
-
-def _table_threads(csv_path: str) -> str:
-    """The ONNX Runtime thread count a table was measured with; ``?`` when unreadable here."""
-    from latency_tables.registry import cached_table
-
-    try:
-        return str(cached_table(csv_path).meta.get("threads", 1))
-    except (OSError, UserError, ValueError):
-        return "?"
+        return (
+            "(models of a precision and thread count this run cannot tell), measured on a machine this run cannot "
+            "tell (the table file is not readable here)"
+        )
+    precision = "INT8 (static QDQ, the project's recipe)" if table.precision == "int8" else table.precision
+    return (f"({precision} models, batch 1, {table.meta.get('threads', 1)} thread(s)), measured on "
+            f"{match_this_machine(table.meta).label()}")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -234,10 +219,7 @@ class AudioProblem(SearchProblem):
             )
         for device in s.devices:
             out[latency_metric(device.name)] = (
-                f"latency in ms predicted by the latency table of device {device.name} "
-                f"({_table_precision(device.csv_path)} models, batch 1, {_table_threads(device.csv_path)} thread(s)), "
-                "measured on "
-                f"{_table_machine(device.csv_path)}"
+                f"latency in ms predicted by the latency table of device {device.name} {_table_legend(device.csv_path)}"
             )
         return out
 
