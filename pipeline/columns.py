@@ -66,6 +66,35 @@ TABLES: dict[str, dict[str, str]] = {
         "macs_m": "multiply-accumulates per clip, millions",
         "spec": "canonical architecture string",
     },
+    "cv_results.csv": {
+        "model": "baseline name, nas-<hash> (a search survivor) or linear (the linear reference)",
+        "fold": "fold number (cv/fold<i>/; its test set is named in protocol)",
+        "seed": "training seed (blank for the deterministic linear reference)",
+        "test_accuracy": "accuracy on that fold's test clips (never used for selection in that fold)",
+        "test_macro_f1": "macro-F1 over every class of the dataset on that fold's test clips",
+        "search_read_test_pct": "survivors: share (%) of this fold's test clips that the search trained or validated "
+        "on (the run's single split); blank for baselines",
+        "protocol": "the cross-validation protocol in words",
+    },
+    "cv_summary.csv": {
+        "model": "baseline name, nas-<hash> (a search survivor) or linear (the linear reference)",
+        "folds": "folds averaged",
+        "seeds": "seeds per fold",
+        "test_accuracy_mean": "test accuracy, mean over folds and seeds; *_std: sample standard deviation over them",
+        "test_macro_f1_mean": "test macro-F1, mean over folds and seeds; *_std as above",
+        "reference": "the model compared with (the first of --models)",
+        "delta_accuracy_pts_mean": "paired difference to the reference, points, mean over the same folds and seeds",
+        "wilcoxon_p": "two-sided Wilcoxon signed-rank p-value of those paired differences",
+        "delta_vs_linear_pts_mean": "paired difference to the linear reference, points, fold by fold (seeds averaged "
+        "within a fold)",
+        "wilcoxon_p_vs_linear": "its Wilcoxon signed-rank p-value",
+        "search_read_test_pct": "survivors: share (%) of the folds' test clips the search trained or validated on, "
+        "mean over folds",
+        "unread_folds": "survivors: folds holding no clip the search read",
+        "test_accuracy_unread_folds_mean": "survivors: test accuracy over those folds only (the figure free of "
+        "selection bias)",
+        "protocol": "the protocol in words, with what the survivors' figures are worth",
+    },
     "quantization_results.csv": {
         "model": "model name (first seed's run)",
         "kind": "baseline | nas | distilled",

@@ -35,9 +35,11 @@ from common.errors import UserError
 from common.workers import ParentBound, worker_count
 from nas.history import write_csv
 from pipeline.baseline_config import SURVIVORS
+from pipeline.columns import write_column_legend
 from pipeline.config import PipelineConfig
 from pipeline.data_stage import same_record
 from pipeline.final_training import TrainJob, train_and_test
+from pipeline.search_data import search_read_rows
 from pipeline.survivors import select_survivors
 from search_spaces import get_baseline
 from train.cv_folds import cv_splits
@@ -45,34 +47,43 @@ from train.feature_set import Features, load_features
 from train.linear_reference import fit_linear_reference
 from train.metrics import aggregate_metrics
 from train.normalization import compute_normalization
+from train.splits import Splits
 
-RESULT_COLUMNS = ["model", "fold", "seed", "test_accuracy", "test_macro_f1", "protocol"]
+RESULT_COLUMNS = ["model", "fold", "seed", "test_accuracy", "test_macro_f1", "search_read_test_pct", "protocol"]
 SUMMARY_COLUMNS = [
     "model", "folds", "seeds", "test_accuracy_mean", "test_accuracy_std", "test_macro_f1_mean", "test_macro_f1_std",
     "reference", "delta_accuracy_pts_mean", "wilcoxon_p", "delta_vs_linear_pts_mean", "wilcoxon_p_vs_linear",
-    "protocol",
+    "search_read_test_pct", "unread_folds", "test_accuracy_unread_folds_mean", "protocol",
 ]  # fmt: skip
 LINEAR = "linear"
 SEARCHED_NOTE = (
     "architecture chosen by the search on the run's single split: its validation clips are test clips of some "
     "folds, so its mean is slightly optimistic against the baselines'"
-)
+)  # when the run has no record of the search's data (nas/search_data.json, written since 2026-12)
 
 
-def fold_dirs(cfg: PipelineConfig, run_dir: Path) -> list[Path]:
-    """Write (or keep) each fold's data record under ``cv/fold<i>/``; returns the fold folders."""
-    features = load_features(run_dir)
+@dataclass(frozen=True)
+class CvFold:
+    """One fold: its folder (``cv/fold<i>/``, with its own data record) and its split."""
+
+    number: int
+    folder: Path
+    split: Splits
+
+
+def write_folds(cfg: PipelineConfig, run_dir: Path, features: Features) -> list[CvFold]:
+    """Write (or keep) each fold's data record under ``cv/fold<i>/``; returns the folds."""
     clips = _read_clips(run_dir)
-    folds = np.array([int(f) if f not in ("", None) else -1 for f in clips["fold"]])
+    fold_of = np.array([int(f) if f not in ("", None) else -1 for f in clips["fold"]])
     rows = np.flatnonzero(clips["split"] != "")
-    splits = cv_splits(features.y, rows, folds if (folds >= 0).any() else None, features.speakers,
+    splits = cv_splits(features.y, rows, fold_of if (fold_of >= 0).any() else None, features.speakers,
                        cfg.baseline.cv, cfg.data.val_fraction, cfg.data.seed)  # fmt: skip
-    dirs = []
+    folds = []
     for i, split in enumerate(splits, start=1):
         folder = run_dir / "cv" / f"fold{i}"
         _write_fold(run_dir, folder, clips, features, split)
-        dirs.append(folder)
-    return dirs
+        folds.append(CvFold(i, folder, split))
+    return folds
 
 
 def _read_clips(run_dir: Path):
@@ -144,39 +155,77 @@ def run_cv(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> list[dic
     """Train every baseline on every fold for every seed, then write the CV tables; returns the summary rows."""
     models = cv_models(cfg, run_dir)
     names = [m.name for m in models]
-    dirs = fold_dirs(cfg, run_dir)
-    units = [(i, folder, model, k) for i, folder in enumerate(dirs, start=1) for model in models
-             for k in range(cfg.baseline.seeds)]  # fmt: skip
+    features = load_features(run_dir)
+    folds = write_folds(cfg, run_dir, features)
+    units = [(fold, model, k) for fold in folds for model in models for k in range(cfg.baseline.seeds)]
     jobs = worker_count(cfg.run.jobs, len(units), "fold x model x seed runs")
     train_cfg = replace(cfg.train, progress=cfg.run.progress and jobs == 1)
-    protocol = json.loads((dirs[0] / "data" / "summary.json").read_text())["split_protocol"].split(",")[0]
-    print(f"cross-validation: {protocol}; {len(dirs)} folds x {len(models)} model(s) x "
+    protocol = folds[0].split.protocol.split(",")[0]
+    print(f"cross-validation: {protocol}; {len(folds)} folds x {len(models)} model(s) x "
           f"{cfg.baseline.seeds} seed(s) = {len(units)} training runs, {jobs} worker(s)", flush=True)  # fmt: skip
     searched = [m.name for m in models if m.kind == "nas"]
+    read_pct = _search_read_pct(run_dir, features, folds) if searched else {}
     if searched:
-        print(f"  {', '.join(searched)}: the search's survivors; {SEARCHED_NOTE}", flush=True)
+        print(f"  {', '.join(searched)}: the search's survivors; {_searched_note(read_pct)}", flush=True)
     task = ParentBound(_train)
-    tasks = [delayed(task)(str(folder), i, model, k, replace(train_cfg, seed=cfg.run.seed + k), resume)
-             for i, folder, model, k in units]  # fmt: skip
+    tasks = [delayed(task)(str(fold.folder), fold.number, model, k, replace(train_cfg, seed=cfg.run.seed + k), resume)
+             for fold, model, k in units]  # fmt: skip
     results = []
     for record in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
         test = record["test"]
+        read = read_pct.get(record["fold"], "") if record["model"] in searched else ""
         results.append({"model": record["model"], "fold": record["fold"], "seed": record["seed"],
-                         "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"]})  # fmt: skip
+                        "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"],
+                        "search_read_test_pct": read})  # fmt: skip
         print(f"  {record['model']:>7} fold {record['fold']} seed {record['seed']}: test accuracy "
               f"{test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}", flush=True)  # fmt: skip
     results.sort(key=lambda r: (names.index(r["model"]), r["fold"], r["seed"]))
     if cfg.baseline.linear_reference:
-        results += _linear_folds(dirs)
+        results += _linear_folds([fold.folder for fold in folds])
     for r in results:
         r["protocol"] = protocol
     summaries = summarise(results, names, protocol)
     for row in summaries:
         if row["model"] in searched:
-            row["protocol"] += f"; {SEARCHED_NOTE}"
+            _add_search_read(row, [r for r in results if r["model"] == row["model"]], read_pct)
     write_csv(run_dir / "cv_results.csv", RESULT_COLUMNS, results)
     write_csv(run_dir / "cv_summary.csv", SUMMARY_COLUMNS, summaries)
+    write_column_legend(run_dir)
     return summaries
+
+
+def _search_read_pct(run_dir: Path, features: Features, folds: list[CvFold]) -> dict[int, float]:
+    """Per fold, the share (%) of its test clips the search read; empty when the run has no record of them."""
+    read = search_read_rows(run_dir, features)
+    if read is None:
+        return {}
+    return {fold.number: float(100 * read[fold.split.test].mean()) for fold in folds}
+
+
+def _searched_note(read_pct: dict[int, float]) -> str:
+    """What the survivors' CV numbers are worth: how much of the folds' test clips the search read."""
+    if not read_pct:
+        return SEARCHED_NOTE
+    unread = [f for f, pct in read_pct.items() if pct == 0]
+    overall = float(np.mean(list(read_pct.values())))
+    many = len(unread) > 1
+    where = (f"fold{'s' * many} {', '.join(map(str, unread))} hold{'s' * (not many)} none of them: "
+             f"{'their' if many else 'its'} mean is the figure free of selection bias" if unread
+             else "no fold is free of them: the mean is optimistic against the baselines'")  # fmt: skip
+    return (f"architecture chosen by the search on the run's single split, whose train and validation clips are "
+            f"{overall:.0f}% of the folds' test clips (mean over folds; {where})")  # fmt: skip
+
+
+def _add_search_read(row: dict[str, Any], results: list[dict[str, Any]], read_pct: dict[int, float]) -> None:
+    """A survivor's summary row: the share of test clips the search read, and its mean over the folds it never read."""
+    row["protocol"] += f"; {_searched_note(read_pct)}"
+    if not read_pct:
+        return
+    unread = {f for f, pct in read_pct.items() if pct == 0}
+    row["search_read_test_pct"] = float(np.mean(list(read_pct.values())))
+    row["unread_folds"] = len(unread)
+    accuracies = [r["test_accuracy"] for r in results if r["fold"] in unread]
+    row["test_accuracy_unread_folds_mean"] = float(np.mean(accuracies)) if accuracies else None
 
 
 def _linear_folds(dirs: list[Path]) -> list[dict[str, Any]]:
@@ -268,6 +317,11 @@ def cv_summary_lines(summaries: list[dict[str, Any]], run_dir: Path) -> list[str
         if s.get("delta_vs_linear_pts_mean") is not None:
             p = "n/a" if s["wilcoxon_p_vs_linear"] is None else f"{s['wilcoxon_p_vs_linear']:.3g}"
             paired += f"; vs linear {s['delta_vs_linear_pts_mean']:+.2f} pts (p {p})"
+        if s.get("search_read_test_pct") is not None:
+            paired += f"; the search read {s['search_read_test_pct']:.0f}% of the test clips"
+            if s.get("test_accuracy_unread_folds_mean") is not None:
+                paired += (f", on the {s['unread_folds']} fold(s) it never read: test accuracy "
+                           f"{s['test_accuracy_unread_folds_mean']:.4f}")  # fmt: skip
         lines.append(f"{s['model']:>7}: test accuracy {s['test_accuracy_mean']:.4f} +- {s['test_accuracy_std']:.4f}, "
                      f"macro-F1 {s['test_macro_f1_mean']:.4f} +- {s['test_macro_f1_std']:.4f} over "
                      f"{s['folds']} fold(s) x {s['seeds']} seed(s){paired}")  # fmt: skip

@@ -19,6 +19,7 @@ from pipeline.config import PipelineConfig
 from pipeline.data_stage import check_data_inputs, prepare_features
 from pipeline.latency_stage import DEFAULT_DEVICE, model_input_shape, resolve_table
 from pipeline.nas_problem import AudioProblem, AudioSettings, DeviceTable, latency_metric, reference_values
+from pipeline.search_data import search_data_line, write_search_data
 from search_spaces import create_search_space
 from train.device import resolve_amp, resolve_device
 
@@ -267,12 +268,13 @@ def run_nas(
     names = ", ".join(f"{o.name} ({o.direction}, ref {o.worst:g})" for o in problem.objectives)
     limits = ", ".join(c.label for c in problem.constraints) or "none"
     n_proxy = cfg.nas.proxy.subset_size(len(features.splits.train))
+    data_record = write_search_data(run_dir, features, n_proxy)  # the test split is never read: say what is
     print(
         f"[{features.dataset}] {cfg.nas.strategy} search over {cfg.nas.space}: population {config.population}, "
         f"{config.generations} generations after the initial one, {config.jobs} worker(s), proxy "
         f"{cfg.nas.proxy.epochs} epochs on {n_proxy} train clips ({problem.settings.proxy_device}), scored on "
         f"{len(features.splits.val)} validation clips\n{_fidelity_line(cfg)}  objectives: {names}\n  constraints: "
-        f"{limits}\n  "
+        f"{limits}\n  {search_data_line(data_record)}\n  "
         + (
             f"time budget {cfg.nas.max_minutes:g} min (--max-minutes; it stops at a generation boundary, --resume "
             "continues)"

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from nas.search import SearchResult
+from pipeline.search_data import read_search_data, search_data_line
 
 
 def _fmt(value) -> str:
@@ -31,6 +32,9 @@ def summary_lines(result: SearchResult, run_dir: Path, max_rows: int = 12) -> li
             "--mode full's whole-run budget): the outputs are those of a run with that many generations; continue "
             "with --resume and a larger --max-minutes"
         )
+    record = read_search_data(run_dir)
+    if record is not None:
+        lines.append(search_data_line(record) + f" ({run_dir}/nas/search_data.json)")
     if result.recovery:
         lines.append("recovered: " + "; ".join(result.recovery))
     front = sorted(result.pareto, key=lambda r: -float(r.get("accuracy", r.get("macro_f1", 0)) or 0))
