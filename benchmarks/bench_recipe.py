@@ -9,7 +9,8 @@ per-band mean or mean and variance normalisation), ``top40`` or ``top80`` (``fea
 dynamic range kept below each clip's peak), ``plain`` (no regulariser: label smoothing, mixup and
 augmentation off), ``ls`` (label smoothing 0.1), ``mixup`` (alpha 0.2), ``wave`` (4 cached
 waveform-augmented copies per clip), ``pitch`` (those copies also pitch-shifted +-2 semitones),
-``specaug`` (2 frequency masks of <= 6 bins, 2 time masks of <= 12 frames). Later parts override
+``specaug`` (2 frequency masks of <= 6 bins, 2 time masks of <= 12 frames), ``fmax4k``
+(``features.fmax_hz`` 4000: the mel bands span 0-4 kHz, all FSDD's 8 kHz audio holds). Later parts override
 earlier ones. Every recipe runs the ``baseline`` stage in its own folder (features are cached and
 shared between recipes with the same feature settings) and prints one line per model; the table at
 the end holds every recipe, so an ablation reads as the rows that differ by one part.
@@ -37,6 +38,7 @@ PARTS: dict[str, dict[str, Any]] = {
     "cmvn": {"features": {"clip_norm": "meanvar"}},
     "top40": {"features": {"top_db": 40.0}},
     "top80": {"features": {"top_db": 80.0}},
+    "fmax4k": {"features": {"fmax_hz": 4000.0}},
     "plain": {"train": {"label_smoothing": 0.0, "mixup_alpha": 0.0, "wave_augment": {"copies": 0}}},
     "ls": {"train": {"label_smoothing": 0.1}},
     "mixup": {"train": {"mixup_alpha": 0.2}},
