@@ -14,10 +14,13 @@ What it does, in this order:
 
 1. records the device (CPU model and flags, cores, versions, the runtime's channel block) in
    ``results/device.json``;
-2. times every op graph of the manifest in a seeded shuffled order, each behind its reference
+2. times the calibration models end to end (a dozen, about a second each), first, so that a run
+   cut short by ``--max-minutes`` still leaves a table that imports calibrated: the import fits
+   the calibration on the models the timed ops can predict;
+3. times every op graph of the manifest in a seeded shuffled order, each behind its reference
    (the same context without the op), timed once when first needed and once more if an op came
    out faster than it (a whole model cannot beat its own context alone);
-3. times the calibration models end to end, then the validation models in two passes (A, B).
+4. times the validation models in two passes (A, B).
 
 Every measured graph is one row of ``results/timings.csv`` (kind, key, pass, model_ms, runs,
 spread_pct, wall_s), written through at once and fsynced at least every 2 s; a rerun drops a torn
@@ -392,11 +395,11 @@ class Run:
         self.failed = []
 
     def _plan(self) -> list:
-        """(kind, key, pass) left to time: ops shuffled (seeded), calibration, validation pass A, then B."""
+        """(kind, key, pass) left to time: calibration, ops shuffled (seeded), validation pass A, then B."""
         ops = sorted(g["key"] for g in self.manifest["graphs"] if g["kind"] == "op")
         random.Random(self.manifest["seed"]).shuffle(ops)
-        todo = [("op", k, "") for k in ops]
-        todo += [("calibration", g["key"], "") for g in self.manifest["graphs"] if g["kind"] == "calibration"]
+        todo = [("calibration", g["key"], "") for g in self.manifest["graphs"] if g["kind"] == "calibration"]
+        todo += [("op", k, "") for k in ops]
         validation = [g["key"] for g in self.manifest["graphs"] if g["kind"] == "validation"]
         todo += [("validation", k, p) for p in ("A", "B") for k in validation]
         return [t for t in todo if t not in self.done]

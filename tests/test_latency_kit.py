@@ -289,6 +289,7 @@ def test_sigkill_mid_run_then_resume_times_every_graph_once(bare_python, tmp_pat
     kill_when_lines(proc, csv_path, 8, timeout_s=120)
     killed = _rows(kit)
     assert 0 < len(killed) < len(json.loads((kit / "manifest.json").read_text())["graphs"])
+    assert [r["kind"] for r in killed[:3]] == ["calibration"] * 3  # first: a cut-short run imports calibrated
     done = bare_python(["time_ops.py"], kit)
     assert done.returncode == 0, done.stdout + done.stderr
     rows = _rows(kit)
