@@ -16,7 +16,8 @@ What it does, in this order:
    ``results/device.json``;
 2. times the calibration models end to end (a dozen, about a second each), first, so that a run
    cut short by ``--max-minutes`` still leaves a table that imports calibrated: the import fits
-   the calibration on the models the timed ops can predict;
+   the calibration on the models the timed ops can predict (on a device that throttles when hot,
+   a cold start can make these faster than the ops timed later: the validation passes show it);
 3. times every op graph of the manifest in a seeded shuffled order, each behind its reference
    (the same context without the op), timed once when first needed and once more if an op came
    out faster than it (a whole model cannot beat its own context alone);

@@ -91,8 +91,8 @@ TABLES: dict[str, dict[str, str]] = {
         "search_read_test_pct": "survivors: share (%) of the folds' test clips the search trained or validated on, "
         "mean over folds",
         "unread_folds": "survivors: folds holding no clip the search read",
-        "test_accuracy_unread_folds_mean": "survivors: test accuracy over those folds only (the figure free of "
-        "selection bias)",
+        "test_accuracy_unread_folds_mean": "with survivors in the CV, every model: test accuracy over the folds "
+        "holding no clip the search read (free of the search's selection bias; often one fold, so noisy)",
         "protocol": "the protocol in words, with what the survivors' figures are worth",
     },
     "quantization_results.csv": {

@@ -186,8 +186,7 @@ def run_cv(cfg: PipelineConfig, run_dir: Path, resume: bool = False) -> list[dic
         r["protocol"] = protocol
     summaries = summarise(results, names, protocol)
     for row in summaries:
-        if row["model"] in searched:
-            _add_search_read(row, [r for r in results if r["model"] == row["model"]], read_pct)
+        _add_search_read(row, [r for r in results if r["model"] == row["model"]], read_pct, row["model"] in searched)
     write_csv(run_dir / "cv_results.csv", RESULT_COLUMNS, results)
     write_csv(run_dir / "cv_summary.csv", SUMMARY_COLUMNS, summaries)
     write_column_legend(run_dir)
@@ -207,23 +206,31 @@ def _searched_note(read_pct: dict[int, float]) -> str:
     if not read_pct:
         return SEARCHED_NOTE
     unread = [f for f, pct in read_pct.items() if pct == 0]
-    overall = float(np.mean(list(read_pct.values())))
+    mean_pct = float(np.mean(list(read_pct.values())))
     many = len(unread) > 1
-    where = (f"fold{'s' * many} {', '.join(map(str, unread))} hold{'s' * (not many)} none of them: "
-             f"{'their' if many else 'its'} mean is the figure free of selection bias" if unread
+    where = (f"fold{'s' * many} {', '.join(map(str, unread))} hold{'s' * (not many)} none of them: the "
+             "models' means over those folds alone are free of selection bias" if unread
              else "no fold is free of them: the mean is optimistic against the baselines'")  # fmt: skip
-    return (f"architecture chosen by the search on the run's single split, whose train and validation clips are "
-            f"{overall:.0f}% of the folds' test clips (mean over folds; {where})")  # fmt: skip
+    return (f"architecture chosen by the search on the run's single split, which trained or validated on "
+            f"{mean_pct:.1f}% of each fold's test clips on average ({where})")  # fmt: skip
 
 
-def _add_search_read(row: dict[str, Any], results: list[dict[str, Any]], read_pct: dict[int, float]) -> None:
-    """A survivor's summary row: the share of test clips the search read, and its mean over the folds it never read."""
-    row["protocol"] += f"; {_searched_note(read_pct)}"
+def _add_search_read(
+    row: dict[str, Any], results: list[dict[str, Any]], read_pct: dict[int, float], searched: bool
+) -> None:
+    """A summary row with survivors in the CV: the mean over the folds the search never read, for every model.
+
+    A survivor's row also gets the share of the folds' test clips the search read, and the note
+    on what its mean is worth in ``protocol``.
+    """
+    if searched:
+        row["protocol"] += f"; {_searched_note(read_pct)}"
     if not read_pct:
         return
     unread = {f for f, pct in read_pct.items() if pct == 0}
-    row["search_read_test_pct"] = float(np.mean(list(read_pct.values())))
-    row["unread_folds"] = len(unread)
+    if searched:
+        row["search_read_test_pct"] = float(np.mean(list(read_pct.values())))
+        row["unread_folds"] = len(unread)
     accuracies = [r["test_accuracy"] for r in results if r["fold"] in unread]
     row["test_accuracy_unread_folds_mean"] = float(np.mean(accuracies)) if accuracies else None
 
@@ -318,10 +325,10 @@ def cv_summary_lines(summaries: list[dict[str, Any]], run_dir: Path) -> list[str
             p = "n/a" if s["wilcoxon_p_vs_linear"] is None else f"{s['wilcoxon_p_vs_linear']:.3g}"
             paired += f"; vs linear {s['delta_vs_linear_pts_mean']:+.2f} pts (p {p})"
         if s.get("search_read_test_pct") is not None:
-            paired += f"; the search read {s['search_read_test_pct']:.0f}% of the test clips"
-            if s.get("test_accuracy_unread_folds_mean") is not None:
-                paired += (f", on the {s['unread_folds']} fold(s) it never read: test accuracy "
-                           f"{s['test_accuracy_unread_folds_mean']:.4f}")  # fmt: skip
+            paired += f"; the search read {s['search_read_test_pct']:.1f}% of each fold's test clips on average"
+        if s.get("test_accuracy_unread_folds_mean") is not None:
+            paired += (f"; on the fold(s) the search never read: test accuracy "
+                       f"{s['test_accuracy_unread_folds_mean']:.4f}")  # fmt: skip
         lines.append(f"{s['model']:>7}: test accuracy {s['test_accuracy_mean']:.4f} +- {s['test_accuracy_std']:.4f}, "
                      f"macro-F1 {s['test_macro_f1_mean']:.4f} +- {s['test_macro_f1_std']:.4f} over "
                      f"{s['folds']} fold(s) x {s['seeds']} seed(s){paired}")  # fmt: skip

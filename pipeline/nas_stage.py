@@ -19,7 +19,7 @@ from pipeline.config import PipelineConfig
 from pipeline.data_stage import check_data_inputs, prepare_features
 from pipeline.latency_stage import DEFAULT_DEVICE, model_input_shape, resolve_table
 from pipeline.nas_problem import AudioProblem, AudioSettings, DeviceTable, latency_metric, reference_values
-from pipeline.search_data import search_data_line, write_search_data
+from pipeline.search_data import search_data_line, search_data_record, write_search_data
 from search_spaces import create_search_space
 from train.device import resolve_amp, resolve_device
 
@@ -268,13 +268,13 @@ def run_nas(
     names = ", ".join(f"{o.name} ({o.direction}, ref {o.worst:g})" for o in problem.objectives)
     limits = ", ".join(c.label for c in problem.constraints) or "none"
     n_proxy = cfg.nas.proxy.subset_size(len(features.splits.train))
-    data_record = write_search_data(run_dir, features, n_proxy)  # the test split is never read: say what is
+    data_record = search_data_record(run_dir, features, n_proxy)  # the test split is never read: say what is
     print(
         f"[{features.dataset}] {cfg.nas.strategy} search over {cfg.nas.space}: population {config.population}, "
         f"{config.generations} generations after the initial one, {config.jobs} worker(s), proxy "
         f"{cfg.nas.proxy.epochs} epochs on {n_proxy} train clips ({problem.settings.proxy_device}), scored on "
         f"{len(features.splits.val)} validation clips\n{_fidelity_line(cfg)}  objectives: {names}\n  constraints: "
-        f"{limits}\n  {search_data_line(data_record)}\n  "
+        f"{limits}\n  {search_data_line(data_record, counts=False)}\n  "
         + (
             f"time budget {cfg.nas.max_minutes:g} min (--max-minutes; it stops at a generation boundary, --resume "
             "continues)"
@@ -303,6 +303,10 @@ def run_nas(
         def before_generation(row: dict) -> bool:
             return reporter.spent(row) or whole(row)
 
+    def before_each(row: dict) -> bool:
+        write_search_data(run_dir, data_record)  # the engine has accepted the start: record what it reads
+        return before_generation(row)
+
     result = run_search(
         problem,
         config,
@@ -310,8 +314,9 @@ def run_nas(
         resume=resume,
         progress=cfg.run.progress,
         on_generation=on_generation,
-        before_generation=before_generation,
+        before_generation=before_each,
     )
+    write_search_data(run_dir, data_record)  # also when no generation was left to run
     if whole is not None and whole.line():
         print("  " + whole.line(), flush=True)
     return result

@@ -34,7 +34,7 @@ def summary_lines(result: SearchResult, run_dir: Path, max_rows: int = 12) -> li
         )
     record = read_search_data(run_dir)
     if record is not None:
-        lines.append(search_data_line(record) + f" ({run_dir}/nas/search_data.json)")
+        lines.append(search_data_line(record))
     if result.recovery:
         lines.append("recovered: " + "; ".join(result.recovery))
     front = sorted(result.pareto, key=lambda r: -float(r.get("accuracy", r.get("macro_f1", 0)) or 0))
@@ -48,7 +48,8 @@ def summary_lines(result: SearchResult, run_dir: Path, max_rows: int = 12) -> li
             lines.append("  " + "  ".join(f"{_fmt(row[c]):>12}" for c in columns) + f"  {row['key']}")
         if len(front) > max_rows:
             lines.append(f"  ... {len(front) - max_rows} more in pareto.csv")
-    lines.append(f"results in {run_dir}/nas/ (journal.jsonl, checkpoint.json, history.csv, pareto.csv)")
+    lines.append(f"results in {run_dir}/nas/ (journal.jsonl, checkpoint.json, history.csv, pareto.csv, "
+                 "search_data.json)")  # fmt: skip
     lines += _what_you_got(run_dir, front)
     return lines
 
