@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_trees import make_csv, make_folders, make_urbansound8k
+from audio_trees import make_csv, make_esc50, make_folders, make_urbansound8k
 from scipy.stats import wilcoxon
 
 from common.errors import UserError
@@ -127,3 +127,24 @@ def test_a_killed_cv_run_resumes_without_training_a_finished_unit_again(tmp_path
     assert sorted((r["model"], int(r["fold"])) for r in rows) == sorted((m, f) for m in ("dscnn", "tiny", "linear")
                                                                         for f in range(1, 11))  # fmt: skip
     assert "official 10-fold CV" in done.stdout and "vs dscnn" in done.stdout and "vs linear" in done.stdout
+
+
+def test_official_cv_on_an_esc50_tree_trains_and_tests_one_model_per_fold(tmp_path, capsys):
+    from complete_pipeline import main
+
+    root = make_esc50(tmp_path / "esc50", per_fold=3)
+    argv = ["--mode", "baseline", "--dataset-path", str(root), "--cv", "official", "--models", "tiny", "--epochs",
+            "1", "--jobs", "1", "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"),
+            "--no-progress"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    with open(tmp_path / "run" / "cv_results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((r["model"], int(r["fold"])) for r in rows) == [(m, k) for m in ("linear", "tiny")
+                                                                  for k in range(1, 6)]  # fmt: skip
+    for k in range(1, 6):  # fold k's test clips are exactly ESC-50's official fold k
+        with open(tmp_path / "run" / "cv" / f"fold{k}" / "data" / "clips.csv") as f:
+            clips = list(csv.DictReader(f))
+        assert {c["fold"] for c in clips if c["split"] == "test"} == {str(k)}
+        assert str(k) not in {c["fold"] for c in clips if c["split"] in ("train", "val")}
+    assert "official 5-fold CV" in printed and "over 5 fold(s) x 1 seed(s)" in printed
