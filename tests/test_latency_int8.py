@@ -127,3 +127,17 @@ def test_search_and_validation_refuse_a_table_of_another_precision(tmp_path, cap
     assert "latency table 'dev' times fp32 models, not int8" in capsys.readouterr().err
     assert main(["--mode", "nas", "--out", str(tmp_path / "n"), *common]) == 2
     assert "times fp32 models, not int8" in capsys.readouterr().err
+
+
+def test_a_search_on_the_shipped_int8_table_runs_with_defaults_and_names_its_precision(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["--mode", "nas", "--out", str(out), "--devices", "xeon-avx512-2c_ort_int8_t1", "--nas-population", "4",
+            "--nas-generations", "0", "--proxy-epochs", "1", "--backend", "inline", "--jobs", "1", "--no-progress",
+            "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "latency_ms_xeon_avx512_2c_ort_int8_t1: int8 models, predicted by the table" in printed
+    column = "latency_ms_xeon_avx512_2c_ort_int8_t1"
+    assert column in (out / "nas" / "pareto.csv").read_text().splitlines()[0]
+    legend = json.loads((out / "nas" / "columns.json").read_text())["pareto.csv"][column]
+    assert "int8" in legend.lower()
