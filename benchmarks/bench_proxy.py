@@ -1,7 +1,7 @@
 """How well the search's accuracy proxy ranks candidates: Kendall tau with a longer training, per fidelity.
 
 Usage: python benchmarks/bench_proxy.py [--fsdd PATH] [--n 12] [--long-epochs 12] [--max-macs-m 30]
-       [--split official] [--out runs/bench-proxy]
+       [--split official] [--top-db DB] [--out runs/bench-proxy]
 
 Draws ``--n`` random specs of the ``mel2d`` space (distinct, fitting the input, at most
 ``--max-macs-m`` million MACs: the size a latency-bounded search trains; unbounded random specs
@@ -47,10 +47,13 @@ def main() -> None:
     parser.add_argument("--long-epochs", type=int, default=12)
     parser.add_argument("--split", default="official", choices=("official", "speaker"))
     parser.add_argument("--max-macs-m", type=float, default=30.0)
+    parser.add_argument("--top-db", type=float, default=None, help="features.top_db (default: the tool's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/bench-proxy"))
     args = parser.parse_args()
     overrides = {"data": {"dataset": "fsdd", "path": str(args.fsdd), "split": args.split}, "run": {"progress": False}}
+    if args.top_db is not None:
+        overrides["features"] = {"top_db": args.top_db}
     cfg = build_config(None, overrides)
     run_dir = init_run_folder(args.out, cfg)
     features = run_features_stage(cfg, run_dir).features
