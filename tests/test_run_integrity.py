@@ -160,13 +160,13 @@ def test_workers_die_with_their_parent(tmp_path, mode, started):
     assert workers, "no worker process was seen"
     os.kill(proc.pid, signal.SIGKILL)  # the parent alone
     proc.wait(timeout=30)
-    end = time.monotonic() + 20
+    end = time.monotonic() + 60  # a worker notices within a second or two; a loaded machine can take 20 s and more
     while time.monotonic() < end and any(_alive(p) for p in workers):
         time.sleep(0.5)
     left = [p for p in workers if _alive(p)]
     for p in left:  # do not leave them behind even when the test fails
         os.kill(p, signal.SIGKILL)
-    assert not left, f"{len(left)} worker(s) still running 20 s after their parent was killed"
+    assert not left, f"{len(left)} worker(s) still running 60 s after their parent was killed"
 
 
 def _cmdline(pid: int) -> str:
