@@ -15,8 +15,10 @@ latency on the shipped table, size), constraint (latency <= 1 ms) and hypervolum
 * ``optuna``: Optuna's ``NSGAIISampler`` (population ``--population``, its defaults otherwise) driving
   the same evaluation function (``AudioProblem.precheck`` then ``evaluate``), ``suggest_int`` per
   gene, constraints through ``Trial.set_constraint``, candidates that break the table-latency bound
-  before training not trained (as in this search), repeats of a key read back, ``n_jobs=2`` threads
-  and ``timeout`` = the budget.
+  before training not trained (as in this search), repeats of a key read back (also those the other
+  process trained), and ``timeout`` = the budget. It runs as 2 processes sharing a journal file
+  (``JournalStorage``), each with its own sampler seed: Optuna's documented way to run in parallel;
+  ``n_jobs=2`` would run two trainings as threads of one process, where they contend for the GIL.
 
 Hypervolume is computed here for all from the final records with one function
 (:func:`nas.hypervolume.hypervolume`, the search's own normalised box). For ``nsga2-mf`` it is
@@ -33,7 +35,6 @@ import argparse
 import json
 import shutil
 import statistics
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -103,49 +104,99 @@ def _objectives(cfg, run_dir: Path):
     return build_problem(cfg, run_dir, features.n_classes, features.fingerprint).objectives
 
 
-def run_optuna(out: Path, cfg, seed: int, minutes: float, population: int) -> dict[str, float]:
+def _optuna_objective(problem, records_dir: Path, own: Path):
+    """Optuna's objective for this process: precheck, then train unless infeasible or already trained."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    run_dir = init_run_folder(out, cfg, resume=False)
-    features = prepare_features(cfg, run_dir)
-    problem = build_problem(cfg, run_dir, features.n_classes, features.fingerprint)
     objectives, constraints = problem.objectives, problem.constraints
-    seen: dict[str, tuple[tuple[float, ...], float, EvalRecord | None]] = {}  # key -> (values, violation, record)
-    lock = threading.Lock()
     worst = tuple(o.worst for o in objectives)
+    seen: dict[str, tuple[tuple[float, ...], float]] = {}  # key -> (values, violation), this process and the other
+
+    def known(key: str) -> tuple[tuple[float, ...], float] | None:
+        if key not in seen:  # the other process may have trained it: read its records
+            for path in records_dir.glob("records-*.jsonl"):
+                for line in path.read_text().splitlines():
+                    record = EvalRecord.from_json(json.loads(line))
+                    seen.setdefault(record.key, _values(record, objectives, worst))
+        return seen.get(key)
 
     def objective(trial: optuna.Trial) -> tuple[float, ...]:
         genome = [trial.suggest_int(f"g{i}", 0, bound - 1) for i, bound in enumerate(problem.gene_bounds)]
         genome = problem.canonical(genome)
         key = problem.key(genome)
-        with lock:
-            known = seen.get(key)
-        if known is None:
+        found = known(key)
+        if found is None:
             cheap = {k: v for k, v in problem.precheck(genome).items() if isinstance(v, int | float)}
             violation = float(sum(constraint_violations(cheap, constraints).values()))
             if violation > 0 or any(v != v for v in cheap.values()):  # never trained, as in the search
-                known = (worst, violation if violation > 0 else 1.0, None)
+                found = (worst, violation if violation > 0 else 1.0)
             else:
                 outputs = {k: v for k, v in problem.evaluate(genome).items() if isinstance(v, int | float)}
                 record = make_record(key, genome, {**cheap, **outputs}, objectives, constraints, generation=0)
-                values = record.objective_values(objectives)
-                values = tuple(w if v != v else v for v, w in zip(values, worst, strict=True))  # NaN: the worst
-                known = (values, min(float(record.violation), 1e9), record)  # inf (diverged) as a large violation
-            with lock:
-                seen.setdefault(key, known)
-        trial.set_constraint("violation", known[1])  # feasible when <= 0
-        return known[0]
+                with own.open("a") as f:
+                    f.write(json.dumps(record.to_json()) + "\n")
+                found = _values(record, objectives, worst)
+            seen[key] = found
+        trial.set_constraint("violation", found[1])  # feasible when <= 0
+        return found[0]
 
-    sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
-    study = optuna.create_study(directions=[o.direction + "imize" for o in objectives], sampler=sampler)
+    return objective
+
+
+def _values(record: EvalRecord, objectives, worst) -> tuple[tuple[float, ...], float]:
+    values = record.objective_values(objectives)
+    values = tuple(w if v != v else v for v, w in zip(values, worst, strict=True))  # NaN: the worst
+    return values, min(float(record.violation), 1e9)  # inf (diverged) as a large violation
+
+
+def _optuna_worker(problem, storage_file: str, seed: int, timeout_s: float, population: int, rank: int) -> None:
+    """One of the study's processes: its own sampler seed, the shared journal storage."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    records_dir = Path(storage_file).parent
+    sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=1_000 * seed + rank)
+    storage = JournalStorage(JournalFileBackend(storage_file))
+    study = optuna.load_study(study_name="bench", storage=storage, sampler=sampler)
+    study.optimize(_optuna_objective(problem, records_dir, records_dir / f"records-{rank}.jsonl"), timeout=timeout_s)
+
+
+def run_optuna(out: Path, cfg, seed: int, minutes: float, population: int) -> dict[str, float]:
+    """Optuna's NSGAIISampler in 2 processes sharing a journal file (Optuna's documented parallel set-up)."""
+    import multiprocessing
+
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    run_dir = init_run_folder(out, cfg, resume=False)
+    features = prepare_features(cfg, run_dir)
+    problem = build_problem(cfg, run_dir, features.n_classes, features.fingerprint)
+    objectives = problem.objectives
+    storage_file = str(run_dir / "optuna.journal")
+    storage = JournalStorage(JournalFileBackend(storage_file))
+    study = optuna.create_study(study_name="bench", storage=storage,
+                                directions=[o.direction + "imize" for o in objectives])  # fmt: skip
+    context = multiprocessing.get_context("spawn")
     start = time.monotonic()
-    study.optimize(objective, timeout=60 * minutes, n_jobs=2)
+    workers = [context.Process(target=_optuna_worker, args=(problem, storage_file, seed, 60 * minutes, population, r))
+               for r in range(2)]  # fmt: skip
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
     wall_s = time.monotonic() - start
-    records = [record for _, _, record in seen.values() if record is not None]
-    (run_dir / "optuna_records.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in records))
-    row = scores(records, objectives, wall_s)
-    row["trials"] = len(study.trials)
+    if any(worker.exitcode != 0 for worker in workers):
+        raise RuntimeError(f"an Optuna worker failed (exit codes {[w.exitcode for w in workers]})")
+    records: dict[str, EvalRecord] = {}
+    for path in sorted(run_dir.glob("records-*.jsonl")):
+        for line in path.read_text().splitlines():
+            record = EvalRecord.from_json(json.loads(line))
+            records.setdefault(record.key, record)  # a key both processes trained at once counts once
+    row = scores(list(records.values()), objectives, wall_s)
+    row["trials"] = len(study.get_trials(deepcopy=False))
     return row
 
 

@@ -235,6 +235,8 @@ class AudioProblem(SearchProblem):
             proxy.pop("deterministic", None)  # selects CUDA kernels; changes no CPU result
         if not self.settings.proxy.wave_augment.enabled:
             proxy.pop("wave_augment", None)  # off, as in searches written before the field existed
+        if self.settings.proxy.memory_format == "contiguous":
+            proxy.pop("memory_format", None)  # the layout of searches written before the field existed
         settings["proxy"] = proxy
         settings["size_kb"] = SIZE_DEFINITION
         settings["devices"] = [{"name": d.name, "fingerprint": d.fingerprint} for d in self.settings.devices]

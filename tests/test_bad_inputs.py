@@ -274,6 +274,8 @@ def _config_cases() -> list[Case]:
              r"field 'nas.max_macs_m' must be a finite number"),
         Case("config-inf-learning-rate", with_config("lr.yaml", "train:\n  lr: .inf\n", "baseline"),
              r"field 'train.lr' must be a finite number"),
+        Case("config-memory-format", with_config("layout.yaml", "nas:\n  proxy:\n    memory_format: nhwc\n", "nas"),
+             r"train.memory_format must be one of channels_last, contiguous, got 'nhwc'"),
         Case("config-nan-in-proxy", with_config("proxy.yaml", "nas:\n  proxy:\n    weight_decay: .nan\n", "nas"),
              r"field 'nas.proxy.weight_decay' must be a finite number"),
         Case("config-deep-nesting", with_config("deep.json", "[" * 100_000), r"deep\.json (nests too deeply|does not)"),

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from common.config_io import MAX_SEED
 
 DEVICES = ("auto", "cpu", "cuda")
+MEMORY_FORMATS = ("channels_last", "contiguous")
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 
 # Fields that may change between a run and its resume without changing the result on CPU.
 RESUME_FREE_FIELDS = frozenset(
-    {"device", "amp", "deterministic", "num_threads", "progress", "eval_batch_size", "in_memory_max_mb"}
-)
+    {"device", "amp", "deterministic", "num_threads", "progress", "eval_batch_size", "in_memory_max_mb",
+     "memory_format"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,10 @@ class TrainConfig:
     amp: str = "auto"  # auto (bf16 or fp16 on CUDA, off on CPU) | off | fp16 | bf16 (the last two need CUDA)
     deterministic: bool = True  # on CUDA: deterministic cuDNN/cuBLAS kernels while training (train.device); CPU: no-op
     num_threads: int = 1  # CPU intra-op threads during training; fixed, since results depend on it
+    # Layout of 4-D weights and activations while training: channels_last lets oneDNN (CPU) and cuDNN
+    # skip a layout conversion around every convolution (1.0-2.4x faster per step on this project's
+    # CPU; benchmarks/bench_trainer.py --memory-format); contiguous is the layout of runs before it.
+    memory_format: str = "channels_last"
     train_subset: float = 1.0  # <= 1: fraction of the train split; > 1: at most this many training examples
     subset_seed: int = 0  # seed of the train_subset draw; keep it fixed so all NAS candidates see the same rows
     seed: int = 0  # seed of initialisation, shuffling, augmentation and dropout
@@ -151,6 +157,8 @@ class TrainConfig:
         _check(self.device in DEVICES, "device", f"must be one of {', '.join(DEVICES)}", self.device)
         _check(self.amp in AMP_MODES, "amp", f"must be one of {', '.join(AMP_MODES)}", self.amp)
         _check(self.num_threads >= 1, "num_threads", "must be >= 1", self.num_threads)
+        _check(self.memory_format in MEMORY_FORMATS, "memory_format", f"must be one of {', '.join(MEMORY_FORMATS)}",
+               self.memory_format)  # fmt: skip
         subset = self.train_subset
         _check(subset > 0 and (subset <= 1 or float(subset).is_integer()), "train_subset", _SUBSET_RULE, subset)
         _check(self.in_memory_max_mb >= 0, "in_memory_max_mb", "must be >= 0", self.in_memory_max_mb)
