@@ -125,7 +125,7 @@ def qat_finetune(
         features: The features it was trained on (train split to fine-tune, val split to select).
         train_cfg: Training settings (batch size, seed, threads, device, augmentation, ...);
             ``epochs`` and ``lr`` replace its own, it starts from the given weights
-            (``reinit=False``), without warm-up, and writes no checkpoint.
+            (``reinit=False``), without warm-up, in the contiguous layout, and writes no checkpoint.
         epochs: Fine-tuning epochs.
         lr: Peak learning rate (cosine decay to 0); a tenth to a hundredth of the training one.
         calibration_clips: Training clips (a draw seeded by ``train_cfg.seed``) that set the activation ranges.
@@ -139,7 +139,11 @@ def qat_finetune(
     rng = np.random.default_rng(train_cfg.seed)
     calibration, _ = features.batch(np.sort(rng.choice(train, size=min(calibration_clips, len(train)), replace=False)))
     prepared = prepare_qat(model, calibration, reduce_range)
-    cfg = dataclasses.replace(train_cfg, epochs=epochs, lr=lr, reinit=False, warmup_epochs=0.0)
+    # Fake-quant graphs train in the layout they were calibrated and exported in (channels-last is
+    # measured for plain training only).
+    cfg = dataclasses.replace(
+        train_cfg, epochs=epochs, lr=lr, reinit=False, warmup_epochs=0.0, memory_format="contiguous"
+    )
     with _quiet_torch_ao():
         train_model(prepared, features, cfg, spec=getattr(model, "arch", ""))
     return prepared.cpu().eval()
