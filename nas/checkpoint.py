@@ -92,12 +92,17 @@ def changed_fields(stored: dict[str, Any], current: dict[str, Any]) -> list[str]
         if isinstance(old, dict) and isinstance(new, dict):
             changed.extend(f"{name}.{sub}" for sub in changed_fields(old, new))
         elif _plain(old) != _plain(new):
-            changed.append(f"{name} ({_short(old)} -> {_short(new)})")
+            changed.append(f"{name} ({_shown(stored, name)} -> {_shown(current, name)})")
     return changed
 
 
 def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _shown(part: dict[str, Any], name: str) -> str:
+    """``part[name]`` for a message; ``absent`` where the run was written before the setting existed."""
+    return _short(part[name]) if name in part else "absent"
 
 
 def _short(value: Any) -> str:

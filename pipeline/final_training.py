@@ -106,13 +106,14 @@ def _check_same(folder: Path, stored: dict[str, Any], settings: dict[str, Any]) 
     changed = [f"{section}: {stored.get(section)!r} -> {settings[section]!r}" for section in ("spec", "data", "distill")
                if stored.get(section) != settings[section]]  # fmt: skip
     defaults = _as_json(asdict(TrainConfig()))  # a field added since the run was stored had its default then
+    defaults["memory_format"] = "contiguous"  # except the layout: runs stored before the field trained contiguous
     old_train, new_train = stored.get("train", {}), _as_json(settings["train"])
     changed += [f"train.{k}: {old_train.get(k, defaults.get(k))!r} -> {v!r}" for k, v in new_train.items()
                 if _as_json(old_train.get(k, defaults.get(k))) != v]  # fmt: skip
     if changed:
         raise UserError(
             f"{folder} holds a run trained with other settings ({'; '.join(changed[:4])}); "
-            "use another --out, or delete that folder to train it again"
+            "restore those settings, use another --out, or delete that folder to train it again"
         )
 
 

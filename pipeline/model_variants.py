@@ -132,8 +132,9 @@ def variant_key(
         key["max_accuracy_drop_pts"] = cfg.max_accuracy_drop_pts
         key["val_clips"] = len(inputs.val_y)  # the bound is at least one of them
     if variant == "int8_qat":
-        key["qat"] = {"epochs": cfg.qat_epochs, "lr": cfg.qat_lr,
-                      "train": dataclasses.asdict(dataclasses.replace(train, progress=False))}  # fmt: skip
+        qat_train = dataclasses.asdict(dataclasses.replace(train, progress=False))
+        qat_train.pop("memory_format")  # QAT always trains contiguous (quantize.qat.qat_finetune)
+        key["qat"] = {"epochs": cfg.qat_epochs, "lr": cfg.qat_lr, "train": qat_train}
     return _jsonable(key)
 
 

@@ -70,6 +70,22 @@ def test_finished_run_with_other_settings_is_refused(tmp_path, capsys, cli_error
     assert "trained with other settings (train.epochs: 1 -> 2)" in msg
 
 
+def test_a_run_stored_before_memory_format_existed_reads_as_contiguous(tmp_path, capsys, cli_error):
+    out = tmp_path / "run"
+    argv = ["--mode", "baseline", "--models", "dscnn", "--epochs", "1", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0, capsys.readouterr().err
+    done = out / "models" / "dscnn" / "run.json"
+    record = json.loads(done.read_text())
+    del record["settings"]["train"]["memory_format"]  # as written before the field existed
+    done.write_text(json.dumps(record))
+    msg = cli_error([*argv, "--resume"])
+    assert "trained with other settings (train.memory_format: 'contiguous' -> 'channels_last')" in msg
+    assert "restore those settings" in msg
+    config = tmp_path / "old.yaml"
+    config.write_text("train:\n  memory_format: contiguous\n")
+    assert main([*argv, "--resume", "--config", str(config)]) == 0, capsys.readouterr().err
+
+
 def test_per_speaker_accuracy_shows_each_test_speaker(tmp_path, capsys):
     """A dataset with speakers gets per_speaker_accuracy.csv: one row per model and test speaker."""
     root = make_fsdd(tmp_path / "fsdd", takes=12)

@@ -100,3 +100,22 @@ def test_int8_size_is_an_objective_and_a_constraint_computed_before_training(tmp
 
 def test_a_non_positive_int8_size_bound_is_refused(cli_error) -> None:
     assert "nas.max_size_kb_int8 must be > 0" in cli_error(["--mode", "nas", "--max-size-kb-int8", "0"])
+
+
+def test_the_proxy_layout_is_compared_on_resume_and_old_searches_read_as_contiguous() -> None:
+    import dataclasses
+
+    from nas.checkpoint import changed_fields
+    from pipeline.nas_config import default_proxy
+    from pipeline.nas_problem import AudioProblem, AudioSettings
+
+    def described(memory_format: str) -> dict:
+        proxy = dataclasses.replace(default_proxy(), memory_format=memory_format)
+        settings = AudioSettings(run_dir="/run", space="mel2d", input_shape=(1, 40, 101), n_classes=10, data="d",
+                                 proxy=proxy, proxy_device="cpu", amp="off", seed=0)  # fmt: skip
+        return AudioProblem(settings, [], []).describe()
+
+    old, new = described("contiguous"), described("channels_last")
+    assert "memory_format" not in old["proxy"]  # as a search written before the field existed
+    assert new["proxy"]["memory_format"] == "channels_last"
+    assert changed_fields(old, new) == ['proxy.memory_format (absent -> "channels_last")']

@@ -10,7 +10,8 @@ DEVICES = ("auto", "cpu", "cuda")
 MEMORY_FORMATS = ("channels_last", "contiguous")
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 
-# Fields that may change between a run and its resume without changing the result on CPU.
+# Fields that may change between a run and its resume: they change no CPU result, or (num_threads,
+# memory_format) only its floating-point rounding, so a resume across them is no longer bit-identical.
 RESUME_FREE_FIELDS = frozenset(
     {"device", "amp", "deterministic", "num_threads", "progress", "eval_batch_size", "in_memory_max_mb",
      "memory_format"}

@@ -206,7 +206,9 @@ class _Run:
         if cfg.reinit:  # before moving, so a model built on the CPU starts equal on every device
             reset_parameters(model)
         self.model = model.to(device)
-        if cfg.memory_format == "channels_last":  # 4-D tensors only; 1-D/2-D models are left as they are
+        if cfg.memory_format == "channels_last":  # converts 4-D weights; 1-D convs and GRUs are left as they are
+            # Inputs have one channel, so their NCHW and NHWC layouts are the same memory: only
+            # the weights (and so every activation after the stem) change layout.
             self.model = self.model.to(memory_format=torch.channels_last)
         train_rows = select_train_rows(features, cfg)
         self.copies = None
@@ -323,7 +325,7 @@ class _Run:
         if self.teacher is not None and teacher_logits is None:
             teacher_logits = self._teacher_forward(x)
         with autocast(self.device, self.amp_dtype):
-            logits = self.model(self._layout(x))
+            logits = self.model(x)
             loss = self._loss(logits, y, y_other, lam, teacher_logits)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -335,12 +337,6 @@ class _Run:
         self.scaler.update()
         self.scheduler.step()
         return logits, loss
-
-    def _layout(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` in the training memory format (4-D batches only)."""
-        if x.dim() == 4 and self.cfg.memory_format == "channels_last":
-            return x.contiguous(memory_format=torch.channels_last)
-        return x
 
     def _loss(
         self, logits: torch.Tensor, y: torch.Tensor, y_other: torch.Tensor, lam: float, teacher: torch.Tensor | None
