@@ -121,7 +121,7 @@ def _optuna_objective(problem, records_dir: Path, own: Path):
         return seen.get(key)
 
     def objective(trial: optuna.Trial) -> tuple[float, ...]:
-        genome = [trial.suggest_int(f"g{i}", 0, bound - 1) for i, bound in enumerate(problem.gene_bounds)]
+        genome = [trial.suggest_int(f"g{i}", 0, bound) for i, bound in enumerate(problem.gene_bounds)]  # inclusive
         genome = problem.canonical(genome)
         key = problem.key(genome)
         found = known(key)
