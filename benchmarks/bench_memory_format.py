@@ -21,8 +21,8 @@ import statistics
 from pathlib import Path
 
 import torch
+from bench_proxy import candidate_specs, macs_m  # same directory: the candidates bench_proxy ranks
 
-from latency_tables.calibration import random_specs
 from pipeline.config import build_config
 from pipeline.features_stage import run as run_features_stage
 from pipeline.run_folder import init_run_folder
@@ -47,12 +47,7 @@ def main() -> None:
     cfg = build_config(None, {"data": {"dataset": "fsdd", "path": str(args.fsdd)}, "run": {"progress": False}})
     features = run_features_stage(cfg, init_run_folder(args.out, cfg)).features
     space = create_search_space(SPACE)
-
-    def macs_m(spec) -> float:
-        return sum(unit.macs for unit in space.trace(spec, features.n_classes, features.input_shape)) / 1e6
-
-    pool = random_specs(SPACE, 50 * args.n, 1_000 + args.seed, features.n_classes, features.input_shape)
-    specs = [s for s in pool if macs_m(s) <= args.max_macs_m][: args.n]
+    specs = candidate_specs(SPACE, features, args.n, args.max_macs_m, args.seed)
     print(f"FSDD train split {len(features.splits.train)} clips of {features.input_shape}, {len(specs)} random {SPACE} "
           f"specs of <= {args.max_macs_m:g} M MACs, proxy recipe for {args.epochs} epoch(s), {args.threads} thread(s), "
           f"{os.cpu_count()} cores, torch {torch.__version__}")  # fmt: skip
@@ -67,7 +62,7 @@ def main() -> None:
             result = train_model(space.build(spec, features.n_classes, features.input_shape), features, train_cfg)
             wall_s[memory_format].append(result.wall_s)
             accuracy[memory_format].append(result.best_val_accuracy)
-        print(f"{i + 1:>2}/{len(specs)} {macs_m(spec):5.1f} M MACs  "
+        print(f"{i + 1:>2}/{len(specs)} {macs_m(space, spec, features):5.1f} M MACs  "
               + "  ".join(f"{f} {wall_s[f][-1]:6.1f} s ({accuracy[f][-1]:.3f})" for f in MEMORY_FORMATS)
               + f"  x{wall_s['contiguous'][-1] / wall_s['channels_last'][-1]:.2f}", flush=True)  # fmt: skip
     ratios = [a / b for a, b in zip(wall_s["contiguous"], wall_s["channels_last"], strict=True)]

@@ -36,8 +36,16 @@ DEFAULT_FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd"
 SPACE = "mel2d"
 
 
-def _macs_m(space, spec, features) -> float:
+def macs_m(space, spec, features) -> float:
+    """Million MACs of ``spec`` on ``features``' input, from the space's traced units."""
     return sum(unit.macs for unit in space.trace(spec, features.n_classes, features.input_shape)) / 1e6
+
+
+def candidate_specs(space_name: str, features, n: int, max_macs_m: float, seed: int) -> list:
+    """``n`` distinct random specs of at most ``max_macs_m`` million MACs (a latency-bounded search's candidates)."""
+    space = create_search_space(space_name)
+    pool = random_specs(space_name, 50 * n, 1_000 + seed, features.n_classes, features.input_shape)
+    return [s for s in pool if macs_m(space, s, features) <= max_macs_m][:n]
 
 
 def main() -> None:
@@ -58,8 +66,7 @@ def main() -> None:
     run_dir = init_run_folder(args.out, cfg)
     features = run_features_stage(cfg, run_dir).features
     space = create_search_space(SPACE)
-    pool = random_specs(SPACE, 50 * args.n, 1_000 + args.seed, features.n_classes, features.input_shape)
-    specs = [s for s in pool if _macs_m(space, s, features) <= args.max_macs_m][: args.n]
+    specs = candidate_specs(SPACE, features, args.n, args.max_macs_m, args.seed)
     fidelities = {
         "low rung (1 epoch)": dataclasses.replace(cfg.nas.proxy, epochs=1),
         f"proxy ({cfg.nas.proxy.epochs} epochs)": cfg.nas.proxy,
