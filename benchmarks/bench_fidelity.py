@@ -20,8 +20,13 @@ latency on the shipped table, size), constraint (latency <= 1 ms) and hypervolum
   (``JournalStorage``), each with its own sampler seed: Optuna's documented way to run in parallel;
   ``n_jobs=2`` would run two trainings as threads of one process, where they contend for the GIL.
 
-Hypervolume is computed here for all from the final records with one function
-(:func:`nas.hypervolume.hypervolume`, the search's own normalised box). For ``nsga2-mf`` it is
+Hypervolume is computed here for all from the records with one function
+(:func:`nas.hypervolume.hypervolume`, the search's own normalised box), twice: ``hv@budget`` over
+the records finished by the deadline (start + ``--minutes``, from each record's ``finished_at``),
+the figure to compare, and ``hv`` over all records at the end. The contestants stop differently:
+this search stops at a generation boundary when it predicts the next generation will not fit (so
+it may end before or after the deadline), Optuna stops starting trials at the deadline and
+finishes the ones in flight; ``hv@budget`` ignores what either did after the deadline. For ``nsga2-mf`` it is
 given twice: over the front as the search reports it (candidates that were not promoted keep their
 1-epoch accuracy, a pessimistic estimate) and over the fully trained candidates only.
 ``evals/h``: candidates trained per hour of wall clock (any fidelity), ``full/h``: at the full proxy.
@@ -32,6 +37,7 @@ Needs the ``bench`` extra (``pip install -e .[bench]``) for Optuna.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import shutil
 import statistics
@@ -39,6 +45,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nas.backends import utc_now
 from nas.hypervolume import hypervolume, pareto_front
 from nas.journal import Journal
 from nas.records import EvalRecord, constraint_violations, make_record
@@ -72,10 +79,20 @@ def config(fsdd: Path, seed: int, variant: str, args: argparse.Namespace):
     return build_config(None, overrides)
 
 
-def scores(records: list[EvalRecord], objectives, wall_s: float) -> dict[str, float]:
+def _finished_by(records: list[EvalRecord], deadline: datetime.datetime) -> list[EvalRecord]:
+    """The records whose ``provenance.finished_at`` (ISO 8601, UTC) is at or before ``deadline``."""
+    return [r for r in records if datetime.datetime.fromisoformat(r.provenance["finished_at"]) <= deadline]
+
+
+def scores(
+    records: list[EvalRecord], objectives, wall_s: float, started: datetime.datetime, minutes: float
+) -> dict[str, float]:
     trained = [r for r in records if r.status == "ok"]
     full = [r for r in trained if r.rung is None]
+    in_time = _finished_by(records, started + datetime.timedelta(minutes=minutes))
     return {
+        "hv_at_budget": hypervolume(pareto_front(in_time, objectives), objectives),
+        "trained_at_budget": sum(r.status == "ok" for r in in_time),
         "hv": hypervolume(pareto_front(records, objectives), objectives),
         "hv_full_only": hypervolume(pareto_front(full, objectives), objectives),
         "wall_s": wall_s,
@@ -87,21 +104,21 @@ def scores(records: list[EvalRecord], objectives, wall_s: float) -> dict[str, fl
     }
 
 
-def run_engine(out: Path, cfg) -> dict[str, float]:
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)  # finished_at has whole seconds
+
+
+def run_engine(out: Path, cfg, minutes: float) -> dict[str, float]:
     run_dir = init_run_folder(out, cfg, resume=False)
-    start = time.monotonic()
+    features = prepare_features(cfg, run_dir)  # before the clock starts, as for Optuna
+    objectives = build_problem(cfg, run_dir, features.n_classes, features.fingerprint).objectives
+    started, start = _now(), time.monotonic()
     result = run_nas(cfg, run_dir)
     wall_s = time.monotonic() - start
     records = list(Journal(run_dir / "nas" / "journal.jsonl").read())
-    objectives = _objectives(cfg, run_dir)  # the search's own objectives and reference box
-    row = scores(records, objectives, wall_s)
+    row = scores(records, objectives, wall_s, started, minutes)  # the search's own objectives and reference box
     row["generations"] = len(result.history)
     return row
-
-
-def _objectives(cfg, run_dir: Path):
-    features = prepare_features(cfg, run_dir)
-    return build_problem(cfg, run_dir, features.n_classes, features.fingerprint).objectives
 
 
 def _optuna_objective(problem, records_dir: Path, own: Path):
@@ -132,7 +149,8 @@ def _optuna_objective(problem, records_dir: Path, own: Path):
                 found = (worst, violation if violation > 0 else 1.0)
             else:
                 outputs = {k: v for k, v in problem.evaluate(genome).items() if isinstance(v, int | float)}
-                record = make_record(key, genome, {**cheap, **outputs}, objectives, constraints, generation=0)
+                record = make_record(key, genome, {**cheap, **outputs}, objectives, constraints, generation=0,
+                                     provenance={"finished_at": utc_now()})  # fmt: skip
                 with own.open("a") as f:
                     f.write(json.dumps(record.to_json()) + "\n")
                 found = _values(record, objectives, worst)
@@ -180,7 +198,7 @@ def run_optuna(out: Path, cfg, seed: int, minutes: float, population: int) -> di
     study = optuna.create_study(study_name="bench", storage=storage,
                                 directions=[o.direction + "imize" for o in objectives])  # fmt: skip
     context = multiprocessing.get_context("spawn")
-    start = time.monotonic()
+    started, start = _now(), time.monotonic()
     workers = [context.Process(target=_optuna_worker, args=(problem, storage_file, seed, 60 * minutes, population, r))
                for r in range(2)]  # fmt: skip
     for worker in workers:
@@ -195,7 +213,7 @@ def run_optuna(out: Path, cfg, seed: int, minutes: float, population: int) -> di
         for line in path.read_text().splitlines():
             record = EvalRecord.from_json(json.loads(line))
             records.setdefault(record.key, record)  # a key both processes trained at once counts once
-    row = scores(list(records.values()), objectives, wall_s)
+    row = scores(list(records.values()), objectives, wall_s, started, minutes)
     row["trials"] = len(study.get_trials(deepcopy=False))
     return row
 
@@ -222,7 +240,7 @@ def main() -> None:
             if variant == "optuna":
                 row = run_optuna(out, cfg, seed, args.minutes, args.population)
             else:
-                row = run_engine(out, cfg)
+                row = run_engine(out, cfg, args.minutes)
             results[variant].append(row)
             print(json.dumps({"seed": seed, "variant": variant, **{k: round(v, 4) for k, v in row.items()}}),
                   flush=True)  # fmt: skip
@@ -232,17 +250,23 @@ def main() -> None:
         f"2 workers, proxy {proxy_epochs} epochs (nsga2-mf: {','.join(map(str, args.low_epochs))} epoch(s) first, "
         f"best {args.promote:.0%} promoted), {args.seeds} seed(s)"
     )
-    print(f"  {'variant':>9} {'hypervolume':>18} {'full-only hv':>13} {'evals/h':>8} {'full/h':>7} {'wall s':>7}")
+    print(f"  {'variant':>9} {'hv@budget':>18} {'hv at end':>18} {'full-only hv':>13} {'evals/h':>8} {'full/h':>7} "
+          f"{'wall s':>7}")  # fmt: skip
     for variant, rows in results.items():
-        hv = [r["hv"] for r in rows]
-        spread = statistics.stdev(hv) if len(hv) > 1 else 0.0
+        at_budget, hv = [r["hv_at_budget"] for r in rows], [r["hv"] for r in rows]
         print(
-            f"  {variant:>9} {statistics.mean(hv):>9.4f} +- {spread:.4f} "
+            f"  {variant:>9} {_mean_std(at_budget):>18} {_mean_std(hv):>18} "
             f"{statistics.mean(r['hv_full_only'] for r in rows):>13.4f} "
             f"{statistics.mean(r['evals_per_h'] for r in rows):>8.0f} "
             f"{statistics.mean(r['full_per_h'] for r in rows):>7.0f} "
-            f"{statistics.mean(r['wall_s'] for r in rows):>7.0f}   per seed: {', '.join(f'{h:.4f}' for h in hv)}"
+            f"{statistics.mean(r['wall_s'] for r in rows):>7.0f}   hv@budget per seed: "
+            f"{', '.join(f'{h:.4f}' for h in at_budget)}"
         )
+
+
+def _mean_std(values: list[float]) -> str:
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.4f} +- {spread:.4f}"
 
 
 if __name__ == "__main__":

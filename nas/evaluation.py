@@ -24,6 +24,7 @@ raised by ``evaluate`` or a broken return value stops the search (nothing is jou
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -179,13 +180,31 @@ class Evaluator:
         return _Task(key, genome, cheap, info)
 
     def _dispatch(self, tasks: list[_Task], generation: int) -> None:
-        queue, suspects = deque(tasks), deque()
+        queue, suspects = deque(self._costliest_first(tasks)), deque()
         inflight: dict[Any, tuple[_Task, bool]] = {}
         while queue or suspects or inflight:
             self._fill(queue, suspects, inflight)
             for handle in self.backend.wait_any(list(inflight)):
                 task, alone = inflight.pop(handle)
                 self._settle(task, handle, alone, queue, suspects, generation)
+
+    def _costliest_first(self, tasks: list[_Task]) -> list[_Task]:
+        """``tasks`` by decreasing ``problem.cost_metric`` (longest processing time first; unknown costs first).
+
+        On a few workers the batch then ends with short tasks filling in beside the long ones,
+        instead of a long task started last while the others wait for it. Ties keep proposal order.
+        """
+        metric = self.problem.cost_metric
+        if metric is None:
+            return tasks
+
+        def cost(task: _Task) -> float:
+            value = task.cheap.get(metric)
+            if not isinstance(value, int | float) or math.isnan(value):
+                return math.inf
+            return float(value)
+
+        return sorted(tasks, key=cost, reverse=True)
 
     def _fill(self, queue: deque, suspects: deque, inflight: dict) -> None:
         """Submit work: suspects one at a time on an idle backend, otherwise up to the window."""

@@ -164,7 +164,11 @@ class SearchProblem(abc.ABC):
     properties), implement :meth:`evaluate`, and override the other methods where useful.
     ``gene_kinds`` says, per gene, whether its choices are ``"ordinal"`` or ``"categorical"``
     (default ``None``: every gene ordinal); ordinal-aware variation operators
-    (:mod:`nas.operators`) take small steps along ordinal genes only.
+    (:mod:`nas.operators`) take small steps along ordinal genes only. ``cost_metric`` names a
+    metric of :meth:`precheck` that grows with the run time of :meth:`evaluate` (default ``None``:
+    proposal order); each batch is then dispatched most expensive first, so a generation's slowest
+    candidate does not start last while the other workers wait idle for it. The order changes when
+    results arrive, never what they are.
 
     Contract:
         * A genome is ``list[int]``; gene ``i`` lies in ``0..gene_bounds[i]`` (inclusive).
@@ -184,6 +188,7 @@ class SearchProblem(abc.ABC):
     constraints: Sequence[Constraint] = ()
     gene_kinds: Sequence[str] | None = None
     fidelities: Sequence[str] = ()  # lower fidelities, cheapest first, described (e.g. "1 epoch"); see evaluate_low
+    cost_metric: str | None = None  # a precheck metric that grows with evaluate's run time (e.g. macs_m); see below
 
     def canonical(self, genome: Sequence[int]) -> Genome:
         """The canonical genome of a candidate (e.g. genes of inactive blocks set to 0).
@@ -300,6 +305,9 @@ def validate_problem(problem: SearchProblem) -> None:
         for i, kind in enumerate(kinds):
             if kind not in GENE_KINDS:
                 raise ValueError(f"problem.gene_kinds[{i}] must be one of {', '.join(GENE_KINDS)}, got {kind!r}")
+    cost = problem.cost_metric
+    if cost is not None and not (isinstance(cost, str) and _NAME.match(cost)):
+        raise ValueError(f"problem.cost_metric must be None or a metric name (an identifier), got {cost!r}")
     objectives = list(problem.objectives)
     if not objectives:
         raise ValueError("problem.objectives is empty: the search needs at least one objective")

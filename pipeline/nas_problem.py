@@ -120,6 +120,7 @@ class AudioProblem(SearchProblem):
         self.constraints = constraints
         self.gene_bounds = list(create_search_space(settings.space).gene_bounds)
         self.fidelities = tuple(f"{e} epoch(s) of proxy training" for e in settings.low_epochs)
+        self.cost_metric = "macs_m"  # training time grows with it: each generation dispatches its largest first
 
     @property
     def _space(self):

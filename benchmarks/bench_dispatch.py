@@ -1,0 +1,116 @@
+"""Idle workers at the generation barrier: dispatch orders replayed on measured training times.
+
+Usage: python benchmarks/bench_dispatch.py RUN_DIR [RUN_DIR ...] [--workers 2] [--shuffles 200]
+       (e.g. the run folders ``bench_fidelity.py`` leaves: runs/bench-fidelity/nsga2-*)
+
+A generation ends when its slowest worker is done, so with few workers and training times that
+differ a hundredfold a worker often waits for the last long candidate. This script takes the
+measured ``wall_s`` of every candidate the searches in RUN_DIR trained (per generation and
+fidelity rung, the batches the search dispatched together) and replays each batch on
+``--workers`` workers (greedy list scheduling: the next task goes to the first free worker) in
+several orders:
+
+* ``proposal``: the order the candidates were bred in, taken as random with respect to their cost
+  (mean over ``--shuffles`` shuffles; the search's order before ``cost_metric``);
+* ``macs_m``, ``latency``: most expensive first by the precheck's MACs or the first table latency
+  (what ``SearchProblem.cost_metric`` does), the longest-processing-time rule;
+* ``oracle``: most expensive first by the measured time itself;
+* ``bound``: no order can beat ``max(longest task, total / workers)``;
+* ``no barrier``: the total over all batches divided by the workers, what an evaluation without
+  generation barriers (asynchronous, steady-state) could reach at best.
+
+It prints, per order, the summed batch seconds, the workers' idle share and the evaluations per
+hour that order buys relative to ``proposal``; and Spearman's rho between the measured time and
+each cost metric over all candidates. The replay uses the training times as measured (they do
+not depend on the order); it leaves out the search's own time between batches (precheck,
+selection, writing files), which no order changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from scipy.stats import spearmanr
+
+from nas.journal import Journal
+from nas.records import EvalRecord
+
+
+def makespan_s(durations: list[float], workers: int) -> float:
+    """Seconds until the last of ``durations`` ends when each goes, in order, to the first free worker."""
+    free = [0.0] * workers
+    for duration in durations:
+        i = free.index(min(free))
+        free[i] += duration
+    return max(free)
+
+
+def _batches(run_dir: Path) -> list[list[EvalRecord]]:
+    """The trained candidates of a search folder grouped as dispatched: per generation and fidelity rung."""
+    folder = run_dir / "nas"
+    records = list(Journal(folder / "journal.jsonl").read())
+    for path in sorted(folder.glob("rung*.jsonl")):
+        records += list(Journal(path).read())
+    groups: dict[tuple, list[EvalRecord]] = defaultdict(list)
+    seen: set[tuple] = set()
+    for record in records:
+        ident = (record.key, record.rung)
+        if record.status != "ok" or record.wall_s <= 0 or ident in seen:
+            continue  # prechecked-out and failed candidates were never trained; a final copy of a rung result too
+        seen.add(ident)
+        groups[(record.generation, record.rung)].append(record)
+    return list(groups.values())
+
+
+def _latency(record: EvalRecord) -> float:
+    return next((v for k, v in sorted(record.metrics.items()) if k.startswith("latency_ms_")), float("nan"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dirs", type=Path, nargs="+")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--shuffles", type=int, default=200)
+    args = parser.parse_args()
+    batches = [b for run_dir in args.run_dirs for b in _batches(run_dir)]
+    if not batches:
+        raise SystemExit(f"no trained candidates in {', '.join(map(str, args.run_dirs))}")
+    w, rng = args.workers, random.Random(0)
+    orders = {
+        "macs_m": lambda b: sorted(b, key=lambda r: r.metrics.get("macs_m", 0.0), reverse=True),
+        "latency": lambda b: sorted(b, key=_latency, reverse=True),
+        "oracle": lambda b: sorted(b, key=lambda r: r.wall_s, reverse=True),
+    }
+    total = {name: 0.0 for name in ("proposal", *orders, "bound")}
+    for batch in batches:
+        times = [r.wall_s for r in batch]
+        shuffled = []
+        for _ in range(args.shuffles):
+            rng.shuffle(times)
+            shuffled.append(makespan_s(times, w))
+        total["proposal"] += statistics.mean(shuffled)
+        for name, order in orders.items():
+            total[name] += makespan_s([r.wall_s for r in order(batch)], w)
+        total["bound"] += max(max(times), sum(times) / w)
+    work = sum(r.wall_s for b in batches for r in b)
+    total["no barrier"] = work / w
+    every = [r for b in batches for r in b]
+    print(f"{len(every)} trainings in {len(batches)} batches from {len(args.run_dirs)} search(es), {w} workers; "
+          f"training times {min(r.wall_s for r in every):.1f}..{max(r.wall_s for r in every):.1f} s "
+          f"(median {statistics.median(r.wall_s for r in every):.1f})")  # fmt: skip
+    for metric, values in (("macs_m", [r.metrics.get("macs_m", 0.0) for r in every]),
+                           ("latency", [_latency(r) for r in every])):  # fmt: skip
+        rho = spearmanr([r.wall_s for r in every], values).statistic
+        print(f"  Spearman rho(training s, {metric}) = {rho:.3f}")
+    print(f"  {'order':>10} {'batch s':>9} {'idle':>6} {'evals/h vs proposal':>20}")
+    for name, seconds in total.items():
+        idle = 1 - work / (w * seconds)
+        print(f"  {name:>10} {seconds:>9.0f} {idle:>6.1%} {total['proposal'] / seconds:>19.2f}x")
+
+
+if __name__ == "__main__":
+    main()
