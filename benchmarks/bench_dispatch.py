@@ -19,6 +19,12 @@ several orders:
 * ``no barrier``: the total over all batches divided by the workers, what an evaluation without
   generation barriers (asynchronous, steady-state) could reach at best.
 
+Then, for single-fidelity searches with ``history.csv``, it replays the time budget's question
+before each generation g >= 1, "how long will the next generation take?", with both answers the
+search has had: the slowest of the last three generations (:func:`nas.search.next_generation_s`)
+and the cost model fitted on the candidates of generations < g and applied to generation g's
+(:mod:`nas.cost_model`, what the search uses with a ``cost_metric``), against g's measured time.
+
 It prints, per order, the summed batch seconds, the workers' idle share and the evaluations per
 hour that order buys relative to ``proposal``; and Spearman's rho between the measured time and
 each cost metric over all candidates. The replay uses the training times as measured (they do
@@ -34,19 +40,13 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+import pandas as pd
 from scipy.stats import spearmanr
 
+from nas.cost_model import CostModel, makespan_s
 from nas.journal import Journal
 from nas.records import EvalRecord
-
-
-def makespan_s(durations: list[float], workers: int) -> float:
-    """Seconds until the last of ``durations`` ends when each goes, in order, to the first free worker."""
-    free = [0.0] * workers
-    for duration in durations:
-        i = free.index(min(free))
-        free[i] += duration
-    return max(free)
+from nas.search import next_generation_s
 
 
 def _batches(run_dir: Path) -> list[list[EvalRecord]]:
@@ -110,6 +110,40 @@ def main() -> None:
     for name, seconds in total.items():
         idle = 1 - work / (w * seconds)
         print(f"  {name:>10} {seconds:>9.0f} {idle:>6.1%} {total['proposal'] / seconds:>19.2f}x")
+    _prediction_table(args.run_dirs, w)
+
+
+def prediction_rows(run_dir: Path, workers: int) -> list[tuple[float, float, float]]:
+    """``(actual, slowest-of-3, cost model)`` seconds of each generation g >= 1 of a single-fidelity search."""
+    folder = run_dir / "nas"
+    if not (folder / "history.csv").exists() or list(folder.glob("rung*.jsonl")):
+        return []
+    history = pd.read_csv(folder / "history.csv").to_dict("records")
+    trained = [r for r in Journal(folder / "journal.jsonl").read() if r.status == "ok" and r.wall_s > 0]
+    rows = []
+    for g in range(1, len(history)):
+        before = [r for r in trained if r.generation < g]
+        model = CostModel.fit([r.metrics.get("macs_m", float("nan")) for r in before], [r.wall_s for r in before])
+        if model is None:
+            continue
+        batch = [r.metrics.get("macs_m", float("nan")) for r in trained if r.generation == g]
+        actual = float(history[g]["wall_s"])
+        rows.append((actual, next_generation_s(history[:g]), model.batch_s(batch, workers)))
+    return rows
+
+
+def _prediction_table(run_dirs: list[Path], workers: int) -> None:
+    rows = [row for run_dir in run_dirs for row in prediction_rows(run_dir, workers)]
+    if not rows:
+        return
+    print(f"\nnext generation's time, {len(rows)} generations (g >= 1 with >= 3 candidates trained before g)")
+    print(f"  {'predictor':>12} {'median |error|':>15} {'under':>6} {'sum predicted / sum actual':>27}")
+    actual = [a for a, _, _ in rows]
+    for name, i in (("slowest of 3", 1), ("cost model", 2)):
+        predicted = [row[i] for row in rows]
+        error = statistics.median(abs(p / a - 1) for p, a in zip(predicted, actual, strict=True))
+        under = sum(p < a for p, a in zip(predicted, actual, strict=True))
+        print(f"  {name:>12} {error:>15.0%} {under:>3}/{len(rows):<2} {sum(predicted) / sum(actual):>27.2f}")
 
 
 if __name__ == "__main__":

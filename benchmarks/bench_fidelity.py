@@ -1,7 +1,8 @@
 """The real problem at equal wall clock: NSGA-II with and without multi-fidelity, random search, Optuna NSGA-II.
 
-Usage: python benchmarks/bench_fidelity.py [--fsdd PATH] [--minutes 20] [--seeds 3] [--population 8]
-       [--variants nsga2 nsga2-mf random optuna] [--promote 0.25] [--low-epochs 1] [--out runs/bench-fidelity]
+Usage: python benchmarks/bench_fidelity.py [--fsdd PATH] [--minutes 20] [--seeds 3] [--first-seed 0] [--population 8]
+       [--variants nsga2 nsga2-mf nsga2-uniform nsga2-step random optuna] [--promote 0.25] [--low-epochs 1]
+       [--out runs/bench-fidelity]
        [--dataset synthetic --proxy-epochs 2]  (a quick check of the script on the built-in data)
 
 Every contestant searches FSDD's mel2d space for the same objectives (proxy validation accuracy,
@@ -11,6 +12,8 @@ latency on the shipped table, size), constraint (latency <= 1 ms) and hypervolum
 * ``nsga2``: this search (``--mode nas`` with ``--max-minutes``; it stops at a generation boundary);
 * ``nsga2-mf``: the same with ``--promote`` (every new candidate trained ``--low-epochs`` first, the
   best share on to the full proxy);
+* ``nsga2-uniform``, ``nsga2-step``: the same with the other variation operators
+  (``nas.search.variation``; the default is ``sbx``);
 * ``random``: this search's random strategy, same budget;
 * ``optuna``: Optuna's ``NSGAIISampler`` (population ``--population``, its defaults otherwise) driving
   the same evaluation function (``AudioProblem.precheck`` then ``evaluate``), ``suggest_int`` per
@@ -55,7 +58,7 @@ from pipeline.nas_stage import build_problem, run_nas
 from pipeline.run_folder import init_run_folder
 
 DEFAULT_FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd"
-VARIANTS = ("nsga2", "nsga2-mf", "random", "optuna")
+VARIANTS = ("nsga2", "nsga2-mf", "nsga2-uniform", "nsga2-step", "random", "optuna")
 
 
 def config(fsdd: Path, seed: int, variant: str, args: argparse.Namespace):
@@ -68,6 +71,8 @@ def config(fsdd: Path, seed: int, variant: str, args: argparse.Namespace):
     if variant == "nsga2-mf":
         nas["search"] = {"promote": args.promote}
         nas["low_epochs"] = args.low_epochs
+    if variant in ("nsga2-uniform", "nsga2-step"):
+        nas["search"] = {"variation": variant.removeprefix("nsga2-")}
     if args.proxy_epochs is not None:
         nas["proxy"] = {"epochs": args.proxy_epochs}
     data = {"dataset": "fsdd", "path": str(fsdd)} if args.dataset == "fsdd" else {"dataset": args.dataset}
@@ -223,6 +228,7 @@ def main() -> None:
     parser.add_argument("--fsdd", type=Path, default=DEFAULT_FSDD)
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--population", type=int, default=8)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--promote", type=float, default=0.25)
@@ -232,7 +238,7 @@ def main() -> None:
     parser.add_argument("--proxy-epochs", type=int, default=None, help="default: the search's (4)")
     args = parser.parse_args()
     results: dict[str, list[dict]] = {v: [] for v in args.variants}
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for variant in args.variants:
             out = args.out / f"{variant}-{seed}"
             shutil.rmtree(out, ignore_errors=True)

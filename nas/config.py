@@ -24,6 +24,7 @@ SEARCH_RELEVANT_FIELDS = (
     "mut_prob",
     "mut_indpb",
     "novelty_retries",
+    "feasible_retries",
     "variation",
     "sbx_eta",
     "pm_eta",
@@ -54,6 +55,7 @@ class SearchConfig:
     pm_eta: float = 3.0  # "sbx": distribution index of polynomial mutation on ordinal genes (larger: smaller steps)
     step_max: int = 2  # "step": largest step (in choices) of the bounded step mutation on ordinal genes
     novelty_retries: int = 8  # extra variations tried to make a child whose key is new (bounded)
+    feasible_retries: int = 8  # extra draws for a candidate the precheck rejects (0: keep it, recorded infeasible)
     retries: int = 2  # extra attempts for a candidate whose evaluation raised or whose worker died
     jobs: int = 1  # evaluations in flight (loky: worker processes)
     backend: str = "loky"  # "inline" (in this process), "loky" (worker processes) or "dask"
@@ -100,7 +102,15 @@ class SearchConfig:
             raise ValueError(f"connect_timeout_s must be > 0, got {self.connect_timeout_s}")
 
     def _check_ints(self) -> None:
-        minimum = {"population": 4, "generations": 0, "novelty_retries": 0, "retries": 0, "jobs": 1, "step_max": 1}
+        minimum = {
+            "population": 4,
+            "generations": 0,
+            "novelty_retries": 0,
+            "feasible_retries": 0,
+            "retries": 0,
+            "jobs": 1,
+            "step_max": 1,
+        }
         for name, low in minimum.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -113,10 +123,17 @@ class SearchConfig:
             raise ValueError(f"threads_per_worker must be an integer >= 1 or None, got {self.threads_per_worker!r}")
 
     def relevant(self) -> dict[str, Any]:
-        """The search-relevant fields (see ``SEARCH_RELEVANT_FIELDS``) as a plain dict (``promote`` only when set)."""
+        """The search-relevant fields (see ``SEARCH_RELEVANT_FIELDS``) as a plain dict.
+
+        ``promote`` only when set and ``feasible_retries`` only when not 0: the settings (and
+        checkpoint hash) of searches made before those fields existed stay as they were, so such a
+        search resumes with ``feasible_retries: 0``.
+        """
         fields = {name: getattr(self, name) for name in SEARCH_RELEVANT_FIELDS}
         if fields["promote"] is None:
-            del fields["promote"]  # the settings (and checkpoint hash) of one-fidelity searches stay as before
+            del fields["promote"]
+        if fields["feasible_retries"] == 0:
+            del fields["feasible_retries"]
         return fields
 
     def to_dict(self) -> dict[str, Any]:

@@ -33,8 +33,10 @@ from typing import Any
 from common.errors import UserError
 from nas.backends import Backend, WorkerLost, utc_now
 from nas.config import SearchConfig
-from nas.fidelity import AtRung, promoted
+from nas.cost_model import CostModel
+from nas.fidelity import AtRung, promoted, promotion_count
 from nas.journal import Journal
+from nas.precheck_memo import PrecheckMemo
 from nas.problem import SearchProblem
 from nas.records import (
     EvalRecord,
@@ -43,9 +45,7 @@ from nas.records import (
     failed_record,
     make_record,
     precheck_record,
-    split_outputs,
 )
-from nas.rng import preserved_global_rng
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,10 @@ class _Task:
     attempts: int = 0
     last_error: str = ""
     rung: int | None = None  # the fidelity it is being evaluated at (None: full)
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else math.nan
 
 
 class Evaluator:
@@ -78,15 +82,18 @@ class Evaluator:
         cache: dict[str, EvalRecord],
         backend: Backend,
         rungs: Sequence[tuple[Journal, dict[str, EvalRecord]]] = (),
+        memo: PrecheckMemo | None = None,
     ) -> None:
         """Bind the collaborators; nothing runs yet.
 
         ``rungs``: per lower fidelity, its journal and the records it holds (multi-fidelity search only).
+        ``memo``: the search's precheck answers (default: a fresh one kept in memory).
         """
         self.problem, self.config, self.journal, self.cache, self.backend = problem, config, journal, cache, backend
         self.rungs = list(rungs)
         self.submitted = 0
         self.recorded = 0
+        self.memo = memo if memo is not None else PrecheckMemo(problem, None)
 
     def evaluate(
         self, genomes: Sequence[Sequence[int]], keys: Sequence[str], generation: int, seen: Collection[str] = ()
@@ -135,7 +142,7 @@ class Evaluator:
             task = (
                 self._precheck(key, canonical, generation)
                 if final is None
-                else _Task(key, canonical, *self._cheap(canonical))
+                else _Task(key, canonical, *self._cheap(key, canonical))
             )
             if task is not None:
                 alive.append(task)
@@ -152,6 +159,48 @@ class Evaluator:
             alive = [t for t in alive if t.key in keep]
         self._run([t for t in alive if t.key not in self.cache], generation, None)
 
+    def expected_s(self, genomes: Sequence[Sequence[int]], keys: Sequence[str], seen: Collection[str]) -> float | None:
+        """Seconds the evaluation of this batch is expected to take (:mod:`nas.cost_model`), or ``None``.
+
+        Only candidates that will run count: not those already recorded or journaled, nor those
+        the precheck rejects. Each fidelity is fitted on what was trained at it so far; with
+        multi-fidelity search every promotion is assumed to take the most expensive share (the
+        safe side).
+
+        Returns:
+            ``None`` without ``problem.cost_metric`` or before :data:`nas.cost_model.MIN_POINTS`
+            candidates were trained at some fidelity the batch needs.
+        """
+        metric = self.problem.cost_metric
+        if metric is None:
+            return None
+        costs: list[float] = []
+        queued: set[str] = set()
+        for genome, key in zip(genomes, keys, strict=True):
+            if key in seen or key in self.cache or key in queued:
+                continue
+            queued.add(key)
+            cheap, _ = self._cheap(key, self.problem.canonical(genome))
+            if sum(cheap_violations(cheap, self.problem.constraints).values()) > 0:
+                continue
+            value = cheap.get(metric)
+            costs.append(_number(value))
+        if not costs:
+            return 0.0
+        costs.sort(key=lambda c: c if math.isfinite(c) else -math.inf, reverse=True)
+        workers = self.backend.window
+        full = [r for r in self.cache.values() if r.status == "ok" and r.rung is None]
+        stages = [list(results.values()) for _, results in self.rungs] + [full]
+        total_s, count = 0.0, len(costs)
+        for stage, done in enumerate(stages):
+            model = CostModel.fit([_number(r.metrics.get(metric)) for r in done], [r.wall_s for r in done])
+            if model is None:
+                return None
+            if stage > 0:
+                count = promotion_count(count, float(self.config.promote))
+            total_s += model.batch_s(costs[:count], workers)
+        return total_s
+
     def _failed_at(self, key: str, rung: int) -> bool:
         record = self.cache.get(key)
         return record is not None and record.status == "failed" and record.rung == rung
@@ -163,14 +212,12 @@ class Evaluator:
         if tasks:
             self._dispatch(tasks, generation)
 
-    def _cheap(self, genome: list[int]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The precheck's metrics and info of ``genome`` (global RNGs untouched)."""
-        with preserved_global_rng():
-            outputs = self.problem.precheck(list(genome))
-        return split_outputs(outputs) if outputs is not None else ({}, {})
+    def _cheap(self, key: str, genome: list[int]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The precheck's metrics and info of ``genome`` (computed once per search: :class:`PrecheckMemo`)."""
+        return self.memo.get(key, genome)
 
     def _precheck(self, key: str, genome: list[int], generation: int) -> _Task | None:
-        cheap, info = self._cheap(genome)
+        cheap, info = self._cheap(key, genome)
         if sum(cheap_violations(cheap, self.problem.constraints).values()) > 0:
             record = precheck_record(
                 key, genome, cheap, self.problem.constraints, info=info, generation=generation, provenance=self._where()

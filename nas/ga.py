@@ -9,8 +9,10 @@ recombined with probability ``cx_prob``, each child is mutated with probability 
 which crossover and mutation is ``SearchConfig.variation`` (:mod:`nas.operators`). A child whose
 key was already evaluated (or already proposed in this generation) is mutated again, at most
 ``novelty_retries`` times; after that it is kept, its cached result is reused, and it is marked
-``repeated`` so that the loop reports it. No loop runs unbounded, whatever the size of the space
-or the constraints.
+``repeated`` so that the loop reports it. A child (or initial individual) that the precheck
+rejects, which would cost a slot of the generation without a training, is drawn again at most
+``feasible_retries`` times; after that it is kept and recorded infeasible. No loop runs
+unbounded, whatever the size of the space or the constraints.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ def build_toolbox(problem: SearchProblem, config: SearchConfig) -> base.Toolbox:
     Aliases: ``genome`` (uniform random genes), ``individual``, ``clone``, ``key``, ``mate`` and
     ``mutate`` (the crossover and mutation of ``config.variation``, see :mod:`nas.operators`),
     ``select`` (constrained NSGA-II survival, see :mod:`nas.ranking`), ``select_parents``
-    (constrained DCD tournament).
+    (constrained DCD tournament), ``feasible`` (whether an individual passes the precheck: True
+    here; the search loop registers the real test).
 
     Args:
         problem: Supplies ``gene_bounds``, ``gene_kinds`` and ``key``.
@@ -72,27 +75,43 @@ def build_toolbox(problem: SearchProblem, config: SearchConfig) -> base.Toolbox:
     toolbox.register("mutate", variation.mutate)
     toolbox.register("select", survival)
     toolbox.register("select_parents", tournament_dcd)
+    toolbox.register("feasible", lambda ind: True)  # the search loop registers the precheck's verdict
     return toolbox
 
 
-def _novel(ind: Individual, toolbox: base.Toolbox, taken: Callable[[str], bool], retries: int, fresh: Callable) -> None:
-    """Re-draw ``ind`` in place (via ``fresh``) until its key is not taken, at most ``retries`` times.
+def _novel(
+    ind: Individual,
+    toolbox: base.Toolbox,
+    taken: Callable[[str], bool],
+    config: SearchConfig,
+    fresh: Callable,
+) -> None:
+    """Re-draw ``ind`` in place (via ``fresh``) while it is not worth an evaluation, within bounds.
 
-    ``ind.repeated`` is set when the key is still taken after the last retry.
+    A key already taken is drawn again at most ``config.novelty_retries`` times; a candidate the
+    precheck rejects (``toolbox.feasible``) at most ``config.feasible_retries`` times. After that
+    it is kept: ``ind.repeated`` is set when its key is still taken.
     """
     ind.key = toolbox.key(ind)
     if not isinstance(ind.key, str):
         raise ProblemContractError(f"problem.key must return a str, got {type(ind.key).__name__} for {list(ind)}")
-    for _ in range(retries):
-        if not taken(ind.key):
+    novelty, feasibility = config.novelty_retries, config.feasible_retries
+    while True:
+        if taken(ind.key):
+            if not novelty:
+                break
+            novelty -= 1
+        elif feasibility and not toolbox.feasible(ind):
+            feasibility -= 1
+        else:
             return
         fresh(ind)
         ind.key = toolbox.key(ind)
     ind.repeated = taken(ind.key)
 
 
-def random_individuals(toolbox: base.Toolbox, n: int, seen: Collection[str], retries: int) -> list[Individual]:
-    """``n`` uniformly random individuals, re-drawn (bounded) while their key is already taken."""
+def random_individuals(toolbox: base.Toolbox, n: int, seen: Collection[str], config: SearchConfig) -> list[Individual]:
+    """``n`` uniformly random individuals, re-drawn (bounded) while taken or rejected by the precheck."""
     batch: list[Individual] = []
     keys: set[str] = set()
 
@@ -104,7 +123,7 @@ def random_individuals(toolbox: base.Toolbox, n: int, seen: Collection[str], ret
 
     for _ in range(n):
         ind = toolbox.individual()
-        _novel(ind, toolbox, taken, retries, redraw)
+        _novel(ind, toolbox, taken, config, redraw)
         keys.add(ind.key)
         batch.append(ind)
     return batch
@@ -138,7 +157,7 @@ def vary(toolbox: base.Toolbox, parents: Sequence[Individual], seen: Collection[
         for child in (a, b):
             if random.random() < config.mut_prob:
                 toolbox.mutate(child)
-            _novel(child, toolbox, taken, config.novelty_retries, remutate)
+            _novel(child, toolbox, taken, config, remutate)
             keys.add(child.key)
             offspring.append(child)
     return offspring

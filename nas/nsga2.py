@@ -57,7 +57,7 @@ class NSGA2:
     ) -> list[Individual]:
         """Generation 0: random individuals; later: tournament, crossover and mutation."""
         if generation == 0:
-            return random_individuals(self.toolbox, self.config.population, seen, self.config.novelty_retries)
+            return random_individuals(self.toolbox, self.config.population, seen, self.config)
         items = [ranked(cache[m.key], self.objectives, self.constraints) for m in population]
         crowding = [m.crowding for m in population]
         picks = self.toolbox.select_parents(items, crowding, len(population))

@@ -28,7 +28,7 @@ class RandomSearch:
         self, population: Sequence[Member], cache: dict[str, EvalRecord], seen: Collection[str], generation: int
     ) -> list[Individual]:
         """``population`` random individuals."""
-        return random_individuals(self.toolbox, self.config.population, seen, self.config.novelty_retries)
+        return random_individuals(self.toolbox, self.config.population, seen, self.config)
 
     def survive(
         self, population: Sequence[Member], offspring: Sequence[Individual], cache: dict[str, EvalRecord]

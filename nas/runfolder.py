@@ -39,6 +39,11 @@ class SearchPaths:
         return self.folder / f"rung{rung}.jsonl"
 
     @property
+    def prechecks(self) -> Path:
+        """The precheck's answers by key (:mod:`nas.precheck_memo`): ``nas/prechecks.jsonl``."""
+        return self.folder / "prechecks.jsonl"
+
+    @property
     def checkpoint(self) -> Path:
         """State at the last generation boundary."""
         return self.folder / "checkpoint.json"

@@ -38,6 +38,7 @@ from nas.hypervolume import normalisation_json
 from nas.journal import Journal
 from nas.loop_state import LoopState
 from nas.nsga2 import NSGA2
+from nas.precheck_memo import PrecheckMemo
 from nas.problem import SearchProblem, problem_signature, validate_problem
 from nas.random_search import RandomSearch
 from nas.result import SearchResult
@@ -69,11 +70,6 @@ def next_generation_s(history: list[dict[str, Any]], window: int = NEXT_WALL_WIN
     return max((float(row["wall_s"]) for row in history[-window:]), default=0.0)
 
 
-def _with_next_wall(history: list[dict[str, Any]]) -> dict[str, Any]:
-    """A copy of the last history row with ``next_wall_s`` (an empty dict before generation 0)."""
-    return dict(history[-1]) | {"next_wall_s": next_generation_s(history)} if history else {}
-
-
 def run_search(
     problem: SearchProblem,
     config: SearchConfig,
@@ -94,7 +90,10 @@ def run_search(
         progress: Show a tqdm bar per generation.
         on_generation: Called with each new history row after its checkpoint is written; returning
             True stops the search there (it can be resumed later). The row it gets also holds
-            ``next_wall_s`` (:func:`next_generation_s`), the time a budget should keep for the next generation.
+            ``next_wall_s``, the time a budget should keep for the next generation: the next batch is
+            bred first and, with ``problem.cost_metric``, its candidates' costs go through the cost
+            model fitted on the evaluations so far (:meth:`Evaluator.expected_s`); otherwise, or
+            before enough evaluations, the slowest recent generation's (:func:`next_generation_s`).
         before_generation: Called with the last history row (an empty dict before generation 0)
             before each generation, with ``next_wall_s`` too; returning True stops the search without
             running it (a resumed session whose time budget is already spent).
@@ -134,9 +133,10 @@ def run_search(
                 results, rung_notes = rung_journal.load()
                 rungs.append((rung_journal, results))
                 journal_notes += rung_notes
-            loop = _Loop(problem, config, paths, settings, cache, notes + journal_notes)
+            memo = PrecheckMemo(problem, paths.prechecks)
+            loop = _Loop(problem, config, paths, settings, cache, notes + journal_notes, memo)
             loop.restore(resume)
-            evaluator = Evaluator(problem, config, journal, cache, backend, rungs)
+            evaluator = Evaluator(problem, config, journal, cache, backend, rungs, memo)
             completed = loop.run(evaluator, progress, on_generation, before_generation)
     except BaseException as exc:
         backend.close(abort=True)
@@ -172,11 +172,13 @@ class _Loop:
         settings: dict[str, Any],
         cache: dict,
         notes: list[str],
+        memo: PrecheckMemo,
     ) -> None:
         self.problem, self.config, self.paths, self.settings = problem, config, paths, settings
         self.cache, self.notes = cache, notes
         self.rng = SearchRandom(config.seed)
         toolbox = build_toolbox(problem, config)
+        toolbox.register("feasible", lambda ind: memo.passes(ind.key, problem.canonical(list(ind))))
         self.strategy = (
             NSGA2(toolbox, config, problem.objectives, problem.constraints)
             if config.strategy == "nsga2"
@@ -225,24 +227,42 @@ class _Loop:
         state = self.loop.state
         bar = progress_bar(total=total, initial=state.next_generation, disable=not progress, unit="gen", desc="nas")
         with bar:
+            offspring = self._propose() if state.next_generation < total else []
             while state.next_generation < total:
-                last = _with_next_wall(state.history)
-                if before_generation is not None and before_generation(last):
+                if before_generation is not None and before_generation(self._with_next_wall(evaluator, offspring)):
                     self._write_outputs()
                     return False
-                row = self._generation(evaluator)
+                row = self._generation(evaluator, offspring)
                 bar.update(1)
                 bar.set_postfix(hv=f"{row['hypervolume']:.4f}", feasible=row["feasible_total"], refresh=False)
-                if on_generation is not None and on_generation(_with_next_wall(state.history)):
+                # the next batch is bred now (after the checkpoint, so a resume breeds it again the same way):
+                # its candidates' costs predict the next generation's time for the callback
+                offspring = self._propose() if state.next_generation < total else []
+                if on_generation is not None and on_generation(self._with_next_wall(evaluator, offspring)):
                     return state.next_generation >= total
         self._write_outputs()
         return True
 
-    def _generation(self, evaluator: Evaluator) -> dict[str, Any]:
+    def _propose(self) -> list:
+        """The next generation's offspring (the only step that draws from the search's random stream)."""
+        state = self.loop.state
+        with self.rng.active():
+            return self.strategy.propose(state.population, self.cache, self.loop.seen, state.next_generation)
+
+    def _with_next_wall(self, evaluator: Evaluator, offspring: list) -> dict[str, Any]:
+        """The last history row with ``next_wall_s``: the offspring's expected time, else :func:`next_generation_s`.
+
+        An empty dict before generation 0.
+        """
+        history = self.loop.state.history
+        if not history:
+            return {}
+        expected = evaluator.expected_s(offspring, [ind.key for ind in offspring], self.loop.seen)
+        return dict(history[-1]) | {"next_wall_s": next_generation_s(history) if expected is None else expected}
+
+    def _generation(self, evaluator: Evaluator, offspring: list) -> dict[str, Any]:
         state, g = self.loop.state, self.loop.state.next_generation
         start = time.perf_counter()
-        with self.rng.active():
-            offspring = self.strategy.propose(state.population, self.cache, self.loop.seen, g)
         keys = [ind.key for ind in offspring]
         self._report_repeats(g, [ind for ind in offspring if ind.repeated])
         journaled = {k for k in keys if k in self.cache}

@@ -326,9 +326,11 @@ class GenerationReporter:
     """Prints one line per finished generation and stops the search where the time budget would be overrun.
 
     The search stops at a generation boundary when the time spent so far (across resumed
-    sessions) plus the next generation's expected time (the slowest of the last three,
-    :func:`nas.search.next_generation_s`) would pass ``max_minutes``; what it wrote is what a
-    run with that many generations writes, and ``--resume`` with a larger budget continues exactly.
+    sessions) plus the next generation's expected time (``next_wall_s``: its bred candidates'
+    MACs through the cost model fitted on the trainings so far, :mod:`nas.cost_model`; before
+    that, the slowest of the last three generations, :func:`nas.search.next_generation_s`) would
+    pass ``max_minutes``; what it wrote is what a run with that many generations writes, and
+    ``--resume`` with a larger budget continues exactly.
     """
 
     def __init__(self, max_minutes: float | None, generations: int) -> None:

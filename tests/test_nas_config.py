@@ -38,6 +38,7 @@ from nas.state import Member, SearchState
         ({"jobs": 2, "backend": "inline"}, "jobs=2 needs backend"),
         ({"retries": -1}, "retries"),
         ({"novelty_retries": -2}, "novelty_retries"),
+        ({"feasible_retries": -1}, "feasible_retries"),
         ({"seed": "1"}, "seed"),
         ({"threads_per_worker": 0}, "threads_per_worker"),
         ({"connect_timeout_s": 0}, "connect_timeout_s"),
@@ -60,6 +61,7 @@ def test_search_relevant_fields_are_explicit() -> None:
     assert not {"generations", "jobs", "backend", "scheduler", "retries"} & set(SEARCH_RELEVANT_FIELDS)
     unset = {name: getattr(SearchConfig(), name) for name in SEARCH_RELEVANT_FIELDS if name != "promote"}
     assert SearchConfig().relevant() == unset  # one fidelity: the settings of searches written before promote
+    assert "feasible_retries" not in SearchConfig(feasible_retries=0).relevant()  # as searches made before it
     multi = SearchConfig(promote=0.25)
     assert multi.relevant() == {name: getattr(multi, name) for name in SEARCH_RELEVANT_FIELDS}
 
