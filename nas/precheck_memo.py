@@ -32,12 +32,16 @@ class PrecheckMemo:
     Args:
         problem: The problem whose ``precheck`` is asked.
         path: The file (``<run_dir>/nas/prechecks.jsonl``); ``None`` keeps the answers in memory only.
+        resume: Read the answers of earlier sessions; a new search removes a file left in the folder
+            (answers of another problem, whatever the other files say).
     """
 
-    def __init__(self, problem: SearchProblem, path: Path | None) -> None:
+    def __init__(self, problem: SearchProblem, path: Path | None, resume: bool = True) -> None:
         """Read the answers of earlier sessions (a torn last line is skipped and its newline restored)."""
         self.problem, self.path = problem, path
         self.answers: dict[str, Cheap] = {}
+        if path is not None and not resume:
+            path.unlink(missing_ok=True)
         if path is None or not path.exists():
             return
         with open(path, "rb+") as f:

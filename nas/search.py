@@ -133,7 +133,7 @@ def run_search(
                 results, rung_notes = rung_journal.load()
                 rungs.append((rung_journal, results))
                 journal_notes += rung_notes
-            memo = PrecheckMemo(problem, paths.prechecks)
+            memo = PrecheckMemo(problem, paths.prechecks, resume)
             loop = _Loop(problem, config, paths, settings, cache, notes + journal_notes, memo)
             loop.restore(resume)
             evaluator = Evaluator(problem, config, journal, cache, backend, rungs, memo)

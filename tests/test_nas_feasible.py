@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nas.config import SearchConfig
 from nas.history import without_timing
+from nas.precheck_memo import PrecheckMemo
 from nas.search import run_search
 from nas.toy import ToyProblem
 
@@ -72,3 +73,30 @@ def test_each_candidate_is_prechecked_once_across_a_stop_and_a_resume(tmp_path: 
     assert without_timing(resumed.history) == without_timing(reference.history)
     calls = Counter((state / "prechecks.txt").read_text().split())
     assert calls and max(calls.values()) == 1  # bred, evaluated, resumed: one precheck per candidate
+
+
+def test_a_new_search_does_not_read_the_prechecks_a_folder_holds(tmp_path: Path) -> None:
+    folder = tmp_path / "run" / "nas"
+    folder.mkdir(parents=True)
+    stale = '{"key": "%s", "metrics": {"size_kb": 1e9}, "info": {}}\n'
+    keys = [ToyProblem().key([d, w, *[0] * 10]) for d in range(4) for w in range(32)]
+    (folder / "prechecks.jsonl").write_text("".join(stale % k for k in keys))  # every shallow candidate "too large"
+    config = SearchConfig(**{**BASE, "generations": 1})
+    result = run_search(ToyProblem(max_size_kb=120), config, tmp_path / "run", progress=False)
+    assert result.n_full_evaluations > 0
+    assert (
+        "1e9" not in (folder / "prechecks.jsonl").read_text()
+        and "1000000000" not in (folder / "prechecks.jsonl").read_text()
+    )
+
+
+def test_a_torn_last_precheck_line_is_skipped_and_the_next_answer_starts_on_a_line_of_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "prechecks.jsonl"
+    problem = ToyProblem(max_size_kb=120)
+    genome = problem.canonical([0, 3, *[1] * 10])
+    key = problem.key(genome)
+    path.write_text('{"key": "k1", "metrics": {"size_kb": 20.0}, "info": {}}\n{"key": "k2", "metr')
+    memo = PrecheckMemo(problem, path)
+    assert set(memo.answers) == {"k1"}
+    assert memo.passes(key, genome)
+    assert set(PrecheckMemo(problem, path).answers) == {"k1", key}  # the new answer was kept on a clean line
