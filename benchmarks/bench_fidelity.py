@@ -9,7 +9,7 @@ Every contestant searches FSDD's mel2d space for the same objectives (proxy vali
 latency on the shipped table, size), constraint (latency <= 1 ms) and hypervolume reference, with
 2 workers and the default 4-epoch proxy, for ``--minutes`` of wall clock:
 
-* ``nsga2``: this search (``--mode nas`` with ``--max-minutes``; it stops at a generation boundary);
+* ``nsga2``: this search (``--mode nas`` with ``--max-minutes``);
 * ``nsga2-mf``: the same with ``--promote`` (every new candidate trained ``--low-epochs`` first, the
   best share on to the full proxy);
 * ``nsga2-uniform``, ``nsga2-step``: the same with the other variation operators
@@ -27,9 +27,9 @@ Hypervolume is computed here for all from the records with one function
 (:func:`nas.hypervolume.hypervolume`, the search's own normalised box), twice: ``hv@budget`` over
 the records finished by the deadline (start + ``--minutes``, from each record's ``finished_at``),
 the figure to compare, and ``hv`` over all records at the end. The contestants stop differently:
-this search stops at a generation boundary when it predicts the next generation will not fit (so
-it may end before or after the deadline), Optuna stops starting trials at the deadline and
-finishes the ones in flight; ``hv@budget`` ignores what either did after the deadline. For ``nsga2-mf`` it is
+this search stops at the deadline, mid-generation if need be (its trainings in flight are
+stopped), Optuna stops starting trials at the deadline and finishes the ones in flight;
+``hv@budget`` ignores what Optuna did after the deadline. For ``nsga2-mf`` it is
 given twice: over the front as the search reports it (candidates that were not promoted keep their
 1-epoch accuracy, a pessimistic estimate) and over the fully trained candidates only.
 ``evals/h``: candidates trained per hour of wall clock (any fidelity), ``full/h``: at the full proxy.

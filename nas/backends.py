@@ -49,6 +49,9 @@ THREAD_VARS = (
 )
 
 
+DASK_POLL_S = 0.2  # how often a dask wait with a deadline looks for finished tasks
+
+
 class WorkerLost(Exception):
     """The process running a task died before returning.
 
@@ -104,13 +107,18 @@ class Backend(abc.ABC):
     name: str = ""
     window: int = 1  # most tasks in flight at once
 
+    @property
+    def parallelism(self) -> int:
+        """How many tasks run at the same time (for time estimates): the window, unless the backend knows better."""
+        return self.window
+
     @abc.abstractmethod
     def submit(self, problem: SearchProblem, genome: list[int]) -> Any:
         """Start one :func:`run_task`; returns a handle."""
 
     @abc.abstractmethod
-    def wait_any(self, handles: Sequence[Any]) -> list[Any]:
-        """Block until at least one handle is finished; return the finished ones."""
+    def wait_any(self, handles: Sequence[Any], timeout_s: float | None = None) -> list[Any]:
+        """Block until at least one handle is finished (or ``timeout_s`` passed: then maybe none); the finished ones."""
 
     @abc.abstractmethod
     def outcome(self, handle: Any, alone: bool) -> dict[str, Any]:
@@ -143,7 +151,7 @@ class InlineBackend(Backend):
         """Run the task now; the handle holds its result."""
         return _Finished(run_task(problem, genome, protect_rng=True))
 
-    def wait_any(self, handles: Sequence[Any]) -> list[Any]:
+    def wait_any(self, handles: Sequence[Any], timeout_s: float | None = None) -> list[Any]:
         """Every handle is already finished."""
         return list(handles)
 
@@ -197,9 +205,9 @@ class LokyBackend(Backend):
         """Queue the task on the pool (a broken pool is replaced by a fresh one)."""
         return self._executor().submit(run_task, problem, genome)
 
-    def wait_any(self, handles: Sequence[Any]) -> list[Any]:
-        """Wait for the first finished future."""
-        done, _ = concurrent.futures.wait(handles, return_when=concurrent.futures.FIRST_COMPLETED)
+    def wait_any(self, handles: Sequence[Any], timeout_s: float | None = None) -> list[Any]:
+        """Wait for the first finished future (at most ``timeout_s``)."""
+        done, _ = concurrent.futures.wait(handles, timeout=timeout_s, return_when=concurrent.futures.FIRST_COMPLETED)
         return [h for h in handles if h in done]
 
     def outcome(self, handle: Any, alone: bool) -> dict[str, Any]:
@@ -241,7 +249,13 @@ class DaskBackend(Backend):
             ) from None
         self.window = 1 << 30
         self.finished = as_completed(loop=self.client.loop)
+        self.threads = max(1, sum(self.client.nthreads().values()))  # the cluster's task slots when we connected
         _warn_malloc_trim(self.client)
+
+    @property
+    def parallelism(self) -> int:
+        """The cluster's worker threads when the search connected (all tasks are submitted at once)."""
+        return self.threads
 
     def submit(self, problem: SearchProblem, genome: list[int]) -> Any:
         """Submit the task (``pure=False``: never deduplicated by dask)."""
@@ -249,9 +263,16 @@ class DaskBackend(Backend):
         self.finished.add(future)
         return future
 
-    def wait_any(self, handles: Sequence[Any]) -> list[Any]:
-        """Wait for the first finished future (every handle in flight was added to ``finished``)."""
-        return [next(self.finished), *self.finished.next_batch(block=False)]
+    def wait_any(self, handles: Sequence[Any], timeout_s: float | None = None) -> list[Any]:
+        """Wait for the first finished future (all in flight are in ``finished``), at most ``timeout_s``."""
+        if timeout_s is None:
+            return [next(self.finished), *self.finished.next_batch(block=False)]
+        end = time.monotonic() + timeout_s
+        while True:  # as_completed has no timeout: poll it
+            done = self.finished.next_batch(block=False)
+            if done or time.monotonic() >= end:
+                return done
+            time.sleep(min(DASK_POLL_S, max(0.0, end - time.monotonic())))
 
     def outcome(self, handle: Any, alone: bool) -> dict[str, Any]:
         """The result, :class:`WorkerLost` for ``KilledWorker``; other errors mean the cluster is gone."""
@@ -269,7 +290,7 @@ class DaskBackend(Backend):
             ) from None
 
     def close(self, abort: bool = False) -> None:
-        """Disconnect from the scheduler (the cluster keeps running)."""
+        """Disconnect from the scheduler (the cluster keeps running; tasks already running finish there)."""
         self.client.close()
 
 

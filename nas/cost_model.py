@@ -25,7 +25,7 @@ UPPER_QUANTILE = 0.8  # the predictions are scaled to this quantile of measured 
 
 def makespan_s(durations: Sequence[float], workers: int) -> float:
     """Seconds until the last of ``durations`` ends when each goes, in order, to the first free worker."""
-    free = [0.0] * max(1, workers)
+    free = [0.0] * max(1, min(workers, len(durations)))  # more workers than tasks change nothing
     for duration in durations:
         i = free.index(min(free))
         free[i] += duration

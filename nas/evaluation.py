@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import deque
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,10 @@ def _number(value: Any) -> float:
     return float(value) if isinstance(value, int | float) else math.nan
 
 
+class DeadlineReached(Exception):
+    """The search's time budget ran out during a batch: nothing more is submitted, what is in flight is abandoned."""
+
+
 class Evaluator:
     """Fills the result cache for batches of genomes, journaling every new result.
 
@@ -94,6 +99,7 @@ class Evaluator:
         self.submitted = 0
         self.recorded = 0
         self.memo = memo if memo is not None else PrecheckMemo(problem, None)
+        self.deadline_s: float | None = None  # time.monotonic() at which the budget runs out (None: no budget)
 
     def evaluate(
         self, genomes: Sequence[Sequence[int]], keys: Sequence[str], generation: int, seen: Collection[str] = ()
@@ -188,17 +194,14 @@ class Evaluator:
         if not costs:
             return 0.0
         costs.sort(key=lambda c: c if math.isfinite(c) else -math.inf, reverse=True)
-        workers = self.backend.window
-        full = [r for r in self.cache.values() if r.status == "ok" and r.rung is None]
-        stages = [list(results.values()) for _, results in self.rungs] + [full]
         total_s, count = 0.0, len(costs)
-        for stage, done in enumerate(stages):
-            model = CostModel.fit([_number(r.metrics.get(metric)) for r in done], [r.wall_s for r in done])
+        for stage, rung in enumerate([*range(len(self.rungs)), None]):
+            model = self._cost_model(rung, metric)
             if model is None:
                 return None
             if stage > 0:
                 count = promotion_count(count, float(self.config.promote))
-            total_s += model.batch_s(costs[:count], workers)
+            total_s += model.batch_s(costs[:count], self.backend.parallelism)
         return total_s
 
     def _failed_at(self, key: str, rung: int) -> bool:
@@ -227,19 +230,28 @@ class Evaluator:
         return _Task(key, genome, cheap, info)
 
     def _dispatch(self, tasks: list[_Task], generation: int) -> None:
-        queue, suspects = deque(self._costliest_first(tasks)), deque()
+        queue, suspects = deque(self._ordered(tasks)), deque()
         inflight: dict[Any, tuple[_Task, bool]] = {}
         while queue or suspects or inflight:
+            left_s = self._left_s()
+            if left_s is not None and left_s <= 0:
+                raise DeadlineReached(f"{len(queue) + len(suspects)} queued and {len(inflight)} running")
             self._fill(queue, suspects, inflight)
-            for handle in self.backend.wait_any(list(inflight)):
+            for handle in self.backend.wait_any(list(inflight), self._left_s()):
                 task, alone = inflight.pop(handle)
                 self._settle(task, handle, alone, queue, suspects, generation)
 
-    def _costliest_first(self, tasks: list[_Task]) -> list[_Task]:
-        """``tasks`` by decreasing ``problem.cost_metric`` (longest processing time first; unknown costs first).
+    def _left_s(self) -> float | None:
+        """Seconds until the deadline (None: no budget)."""
+        return None if self.deadline_s is None else self.deadline_s - time.monotonic()
 
-        On a few workers the batch then ends with short tasks filling in beside the long ones,
-        instead of a long task started last while the others wait for it. Ties keep proposal order.
+    def _ordered(self, tasks: list[_Task]) -> list[_Task]:
+        """``tasks`` in dispatch order: by decreasing ``problem.cost_metric`` (unknown costs first).
+
+        Longest processing time first: on a few workers the batch then ends with short tasks
+        filling in beside the long ones, instead of a long task started last while the others wait
+        for it. But when the cost model expects the batch to end after the deadline, the cheapest
+        go first, so that as many as possible finish in time. Ties keep proposal order.
         """
         metric = self.problem.cost_metric
         if metric is None:
@@ -251,7 +263,20 @@ class Evaluator:
                 return math.inf
             return float(value)
 
-        return sorted(tasks, key=cost, reverse=True)
+        order = sorted(tasks, key=cost, reverse=True)
+        left_s, rung = self._left_s(), tasks[0].rung if tasks else None
+        model = self._cost_model(rung, metric) if left_s is not None else None
+        if model is not None and model.batch_s([cost(t) for t in order], self.backend.parallelism) > left_s:
+            order.reverse()
+        return order
+
+    def _cost_model(self, rung: int | None, metric: str) -> CostModel | None:
+        """Seconds against ``metric``, fitted on what was trained at fidelity ``rung`` (None: full) so far."""
+        if rung is None:
+            done = [r for r in self.cache.values() if r.status == "ok" and r.rung is None]
+        else:
+            done = list(self.rungs[rung][1].values())
+        return CostModel.fit([_number(r.metrics.get(metric)) for r in done], [r.wall_s for r in done])
 
     def _fill(self, queue: deque, suspects: deque, inflight: dict) -> None:
         """Submit work: suspects one at a time on an idle backend, otherwise up to the window."""

@@ -22,7 +22,11 @@ class SearchResult:
         n_replayed: Results taken from the journal of an earlier session instead of evaluating again.
         n_evaluate_calls: ``evaluate`` calls made in this session, retries included.
         wall_s: Time spent in generations, across sessions.
-        completed: False when stopped early by ``on_generation``.
+        completed: False when stopped early by a callback or the time budget.
+        budget_stop: Stopped by ``budget_s``.
+        partial_generation: When the deadline cut a generation: ``generation``, ``finished`` (its
+            candidates recorded in the journal, trained or rejected by the precheck; the trained
+            ones are on the front) and ``proposed``; else ``None``.
         recovery: Notes on what was repaired or dropped when resuming (empty when nothing was).
         warnings: What this session warned about (exhausted novelty retries, objective values beyond their box).
     """
@@ -37,5 +41,7 @@ class SearchResult:
     n_evaluate_calls: int
     wall_s: float
     completed: bool
+    budget_stop: bool = False
+    partial_generation: dict[str, int] | None = None
     recovery: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

@@ -20,6 +20,7 @@ no journaled candidate is evaluated again.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,10 +32,10 @@ from common.progress import progress as progress_bar
 from nas.backends import make_backend
 from nas.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_settings
 from nas.config import SearchConfig
-from nas.evaluation import Evaluator
+from nas.evaluation import DeadlineReached, Evaluator
 from nas.ga import build_toolbox
 from nas.history import column_legend, history_columns, pareto_columns, pareto_rows, write_csv
-from nas.hypervolume import normalisation_json
+from nas.hypervolume import normalisation_json, pareto_front
 from nas.journal import Journal
 from nas.loop_state import LoopState
 from nas.nsga2 import NSGA2
@@ -79,6 +80,7 @@ def run_search(
     progress: bool = True,
     on_generation: GenerationCallback | None = None,
     before_generation: GenerationCallback | None = None,
+    budget_s: float | None = None,
 ) -> SearchResult:
     """Run (or resume) a search and write its files under ``<run_dir>/nas/``.
 
@@ -97,6 +99,14 @@ def run_search(
         before_generation: Called with the last history row (an empty dict before generation 0)
             before each generation, with ``next_wall_s`` too; returning True stops the search without
             running it (a resumed session whose time budget is already spent).
+        budget_s: Seconds of search across sessions (``None``: no budget). At the deadline the
+            search stops where it is, mid-generation if need be: nothing more is started, the
+            trainings in flight are stopped (loky; on dask, tasks already running finish on the
+            cluster and their results are dropped), every finished one is journaled and
+            put on the front (``pareto.csv``), and the checkpoint keeps the time spent, so that
+            ``resume=True`` with a larger budget continues that generation exactly and with the same
+            budget stops at once. The last generation's dispatch goes cheapest first when the
+            cost model expects it to end after the deadline.
 
     Returns:
         The Pareto set, history and counts.
@@ -110,6 +120,10 @@ def run_search(
         ProblemContractError: ``evaluate``/``precheck``/``key`` returned something unusable.
     """
     validate_problem(problem)
+    if budget_s is not None and (
+        isinstance(budget_s, bool) or not isinstance(budget_s, int | float) or not 0 < budget_s < math.inf
+    ):
+        raise ValueError(f"budget_s must be None (no budget) or a number of seconds > 0, got {budget_s!r}")
     if config.promote is not None and not problem.fidelities:
         raise ValueError(
             f"promote={config.promote} (multi-fidelity) needs a problem with lower fidelities: "
@@ -137,13 +151,13 @@ def run_search(
             loop = _Loop(problem, config, paths, settings, cache, notes + journal_notes, memo)
             loop.restore(resume)
             evaluator = Evaluator(problem, config, journal, cache, backend, rungs, memo)
-            completed = loop.run(evaluator, progress, on_generation, before_generation)
+            completed = loop.run(evaluator, progress, on_generation, before_generation, budget_s)
     except BaseException as exc:
         backend.close(abort=True)
         if isinstance(exc, KeyboardInterrupt):
             log.warning("search interrupted; finished evaluations are journaled: resume with --resume")
         raise
-    backend.close()
+    backend.close(abort=loop.partial is not None)  # trainings cut by the deadline are stopped, not awaited
     return loop.result(completed)
 
 
@@ -188,6 +202,10 @@ class _Loop:
         self.fidelities = list(problem.fidelities) if config.promote is not None else None
         self.evaluate_calls = 0
         self.warnings: list[str] = []
+        self.partial: dict[str, int] | None = None  # the generation the deadline cut: finished / proposed
+        self.budget_stop = False
+        self._saved_rng: dict[str, Any] = {}  # the RNG states the checkpoint holds (before the next proposal)
+        self._bred_s = 0.0  # seconds the last breeding took
 
     def restore(self, resume: bool) -> None:
         """Continue from the checkpoint when it is usable, else start at generation 0 (replay)."""
@@ -204,12 +222,14 @@ class _Loop:
                 self.loop.adopt(state)
                 self.rng.load_json(rng["python"])
                 restore_global_rng_states(rng)
+                self._saved_rng = self._rng_json()
                 return
             except CheckpointError as exc:
                 if self.paths.checkpoint.exists():
                     self._note(f"{exc}: replaying the search from generation 0 with the journal as cache")
         self.loop.reset()
         seed_global_rngs(self.config.seed)
+        self._saved_rng = self._rng_json()
 
     def _note(self, text: str) -> None:
         log.warning(text)
@@ -221,18 +241,30 @@ class _Loop:
         progress: bool,
         on_generation: GenerationCallback | None,
         before_generation: GenerationCallback | None = None,
+        budget_s: float | None = None,
     ) -> bool:
-        """Run generations until ``config.generations``; False if stopped by a callback."""
+        """Run generations until ``config.generations``; False if stopped by a callback or the budget."""
         total = self.config.generations + 1
         state = self.loop.state
+        session_start, elapsed_before = time.monotonic(), state.elapsed_s
+        if budget_s is not None:
+            evaluator.deadline_s = session_start + budget_s - elapsed_before
         bar = progress_bar(total=total, initial=state.next_generation, disable=not progress, unit="gen", desc="nas")
         with bar:
             offspring = self._propose() if state.next_generation < total else []
             while state.next_generation < total:
+                if evaluator.deadline_s is not None and time.monotonic() >= evaluator.deadline_s:
+                    # a resumed session whose budget is spent: the bred batch shows what its cut left finished
+                    self._stop_for_budget(offspring, elapsed_before + time.monotonic() - session_start)
+                    return False
                 if before_generation is not None and before_generation(self._with_next_wall(evaluator, offspring)):
                     self._write_outputs()
                     return False
-                row = self._generation(evaluator, offspring)
+                try:
+                    row = self._generation(evaluator, offspring)
+                except DeadlineReached:
+                    self._stop_for_budget(offspring, elapsed_before + time.monotonic() - session_start)
+                    return False
                 bar.update(1)
                 bar.set_postfix(hv=f"{row['hypervolume']:.4f}", feasible=row["feasible_total"], refresh=False)
                 # the next batch is bred now (after the checkpoint, so a resume breeds it again the same way):
@@ -243,11 +275,46 @@ class _Loop:
         self._write_outputs()
         return True
 
-    def _propose(self) -> list:
-        """The next generation's offspring (the only step that draws from the search's random stream)."""
+    def _stop_for_budget(self, offspring: list, elapsed_s: float) -> None:
+        """The deadline came: keep the time spent and what finished, as a kill would (``offspring``: the cut batch).
+
+        The checkpoint is written again at the same generation boundary (population, counters,
+        RNG states as before the next generation was bred) with the session's whole time added,
+        so that a resume with the same budget stops at once and one with a larger budget
+        continues the generation from the journal. The finished candidates of a cut generation
+        join the front in ``pareto.csv``; the generation gets no history row until it is complete.
+        """
         state = self.loop.state
+        state.elapsed_s = elapsed_s
+        self.budget_stop = True
+        keys = list(dict.fromkeys(ind.key for ind in offspring))
+        finished = [k for k in keys if k in self.cache and k not in self.loop.seen]
+        if keys:
+            self.partial = {"generation": state.next_generation, "finished": len(finished), "proposed": len(keys)}
+            records = [*self.loop.records(), *(self.cache[k] for k in finished)]
+            self.loop.front = pareto_front(records, self.problem.objectives)
+            log.warning(
+                "time budget reached in generation %d: %d of its %d candidates recorded (journaled, on the front); "
+                "the rest were stopped. --resume with a larger budget continues the generation",
+                state.next_generation,
+                len(finished),
+                len(keys),
+            )
+        self._write_outputs()
+        save_checkpoint(
+            self.paths.checkpoint, state, self.settings, self._saved_rng, normalisation_json(self.problem.objectives)
+        )
+
+    def _propose(self) -> list:
+        """The next generation's offspring (the only step that draws from the search's random stream).
+
+        Its time (prechecks included) is counted in that generation's ``wall_s``.
+        """
+        state, start = self.loop.state, time.perf_counter()
         with self.rng.active():
-            return self.strategy.propose(state.population, self.cache, self.loop.seen, state.next_generation)
+            offspring = self.strategy.propose(state.population, self.cache, self.loop.seen, state.next_generation)
+        self._bred_s = time.perf_counter() - start
+        return offspring
 
     def _with_next_wall(self, evaluator: Evaluator, offspring: list) -> dict[str, Any]:
         """The last history row with ``next_wall_s``: the offspring's expected time, else :func:`next_generation_s`.
@@ -258,17 +325,20 @@ class _Loop:
         if not history:
             return {}
         expected = evaluator.expected_s(offspring, [ind.key for ind in offspring], self.loop.seen)
-        return dict(history[-1]) | {"next_wall_s": next_generation_s(history) if expected is None else expected}
+        next_wall_s = next_generation_s(history) if expected is None else expected
+        return dict(history[-1]) | {"next_wall_s": next_wall_s, "elapsed_s": self.loop.state.elapsed_s}
 
     def _generation(self, evaluator: Evaluator, offspring: list) -> dict[str, Any]:
         state, g = self.loop.state, self.loop.state.next_generation
-        start = time.perf_counter()
+        start = time.perf_counter() - self._bred_s  # breeding, done before the budget was asked, counts too
         keys = [ind.key for ind in offspring]
         self._report_repeats(g, [ind for ind in offspring if ind.repeated])
         journaled = {k for k in keys if k in self.cache}
         calls_before = evaluator.submitted
-        evaluator.evaluate(offspring, keys, g, self.loop.seen)
-        self.evaluate_calls += evaluator.submitted - calls_before
+        try:
+            evaluator.evaluate(offspring, keys, g, self.loop.seen)
+        finally:  # also when the deadline cuts the generation
+            self.evaluate_calls += evaluator.submitted - calls_before
         self.loop.record(keys, journaled)
         for warning in self.loop.box_warnings():
             self._warn(warning)
@@ -277,8 +347,9 @@ class _Loop:
         wall = time.perf_counter() - start
         row = self.loop.finish_generation(g, wall)
         self._write_outputs()
+        self._saved_rng = self._rng_json()
         save_checkpoint(
-            self.paths.checkpoint, state, self.settings, self._rng_json(), normalisation_json(self.problem.objectives)
+            self.paths.checkpoint, state, self.settings, self._saved_rng, normalisation_json(self.problem.objectives)
         )
         return row
 
@@ -342,6 +413,8 @@ class _Loop:
             n_evaluate_calls=self.evaluate_calls,
             wall_s=state.elapsed_s,
             completed=completed,
+            budget_stop=self.budget_stop,
+            partial_generation=self.partial,
             recovery=list(self.notes),
             warnings=list(self.warnings),
         )

@@ -135,5 +135,9 @@ def _stopped_short(result: Any) -> str | None:
     """What the stage log notes for a result that stopped before its end (a search stopped by its time budget)."""
     if getattr(result, "completed", True) is not False:
         return None
+    cut = getattr(result, "partial_generation", None)
+    if cut is not None:
+        return (f"stopped by the time budget in generation {cut['generation']} ({cut['finished']} of "
+                f"{cut['proposed']} candidates recorded); --resume continues")  # fmt: skip
     history = getattr(result, "history", None) or [{}]
     return f"stopped by the time budget after generation {history[-1].get('generation', '?')}; --resume continues"

@@ -94,8 +94,8 @@ class WholeRunBudget:
     """The stop rule the search gets in ``--mode full``: whole-run time left for what comes after it.
 
     Called at each generation boundary with the last history row (``elapsed_s``: the search's
-    time across sessions; ``next_wall_s``: the next generation's expected time, see
-    :class:`pipeline.nas_stage.GenerationReporter`).
+    time across sessions; ``next_wall_s``: the next generation's expected time, from its bred
+    candidates' costs through the cost model when it can, see :func:`nas.search.run_search`).
     """
 
     def __init__(self, cfg: PipelineConfig, run_dir: Path, spent_before_s: float, n_train: int) -> None:

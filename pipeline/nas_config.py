@@ -104,7 +104,7 @@ class NasConfig:
     max_latency_ms: float | None = 1.0  # constraint: latency on every device
     max_macs_m: float | None = None  # constraint: multiply-accumulates (millions)
     min_accuracy: float | None = None  # constraint: proxy validation accuracy
-    max_minutes: float | None = 10.0  # wall-clock budget (0 or None: none); stops at a generation boundary
+    max_minutes: float | None = 10.0  # wall-clock budget (0 or None: none); a deadline, mid-generation if need be
     proxy: TrainConfig = field(default_factory=default_proxy)
     search: SearchSettings = field(default_factory=SearchSettings)  # engine: variation operators, probabilities
     low_epochs: tuple[int, ...] = ()  # multi-fidelity (nas.search.promote): the lower rungs' proxy epochs

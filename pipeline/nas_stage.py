@@ -276,16 +276,16 @@ def run_nas(
         f"{len(features.splits.val)} validation clips\n{_fidelity_line(cfg)}  objectives: {names}\n  constraints: "
         f"{limits}\n  {search_data_line(data_record, counts=False)}\n  "
         + (
-            f"time budget {cfg.nas.max_minutes:g} min (--max-minutes; it stops at a generation boundary, --resume "
-            "continues)"
+            f"time budget {cfg.nas.max_minutes:g} min (--max-minutes; it stops at the deadline, mid-generation if "
+            "need be, keeping every finished training; --resume continues)"
             if cfg.nas.max_minutes
             else "no time budget"
         )
     )
     for line in device_lines(cfg, model_input_shape(cfg.nas.space, cfg)):
         print(line, flush=True)
-    reporter = GenerationReporter(cfg.nas.max_minutes, config.generations)
-    on_generation, before_generation = reporter, reporter.spent
+    reporter = GenerationReporter(config.generations)
+    on_generation, before_generation = reporter, None
     whole = None
     if whole_run_spent_s is not None and cfg.full.max_minutes is not None:
         from pipeline.full_budget import WholeRunBudget
@@ -295,17 +295,14 @@ def run_nas(
               "quantization and reports would not fit, estimated from the front's proxy training times")  # fmt: skip
 
         def on_generation(row: dict) -> bool:
-            stop = reporter(row)
-            if int(row["generation"]) >= config.generations:
-                return stop
-            return whole(row) or stop
+            reporter(row)
+            return int(row["generation"]) < config.generations and whole(row)
 
-        def before_generation(row: dict) -> bool:
-            return reporter.spent(row) or whole(row)
+        before_generation = whole
 
     def before_each(row: dict) -> bool:
         write_search_data(run_dir, data_record)  # the engine has accepted the start: record what it reads
-        return before_generation(row)
+        return before_generation is not None and before_generation(row)
 
     result = run_search(
         problem,
@@ -315,6 +312,7 @@ def run_nas(
         progress=cfg.run.progress,
         on_generation=on_generation,
         before_generation=before_each,
+        budget_s=60 * cfg.nas.max_minutes if cfg.nas.max_minutes else None,
     )
     write_search_data(run_dir, data_record)  # also when no generation was left to run
     if whole is not None and whole.line():
@@ -323,23 +321,18 @@ def run_nas(
 
 
 class GenerationReporter:
-    """Prints one line per finished generation and stops the search where the time budget would be overrun.
+    """Prints one line per finished generation.
 
-    The search stops at a generation boundary when the time spent so far (across resumed
-    sessions) plus the next generation's expected time (``next_wall_s``: its bred candidates'
-    MACs through the cost model fitted on the trainings so far, :mod:`nas.cost_model`; before
-    that, the slowest of the last three generations, :func:`nas.search.next_generation_s`) would
-    pass ``max_minutes``; what it wrote is what a run with that many generations writes, and
-    ``--resume`` with a larger budget continues exactly.
+    The time budget (``nas.max_minutes``) is the engine's deadline (``run_search(budget_s=...)``):
+    the search runs until it, mid-generation if need be, keeps every finished training and
+    continues exactly with ``--resume``.
     """
 
-    def __init__(self, max_minutes: float | None, generations: int) -> None:
-        self.budget_s = None if max_minutes is None else 60 * max_minutes
-        self.max_minutes, self.generations = max_minutes, generations
-        self.stopped_at: int | None = None
+    def __init__(self, generations: int) -> None:
+        self.generations = generations
 
     def __call__(self, row: dict) -> bool:
-        """Print the generation's line; True (stop) when the next generation would overrun the budget."""
+        """Print the generation's line; never stops the search (False)."""
         hv = row.get("hypervolume")
         print(
             f"  generation {row['generation']}: {row['evaluations']} candidates ({row['full_evaluations']} trained), "
@@ -347,23 +340,4 @@ class GenerationReporter:
             f"{'-' if hv is None else f'{hv:.4f}'}, {row['elapsed_s']:.0f} s",
             flush=True,
         )
-        if int(row["generation"]) >= self.generations:
-            return False
-        return self.spent(row)
-
-    def spent(self, row: dict) -> bool:
-        """True (stop) when the generation after ``row`` (the last finished one) would overrun the budget.
-
-        Also asked before a resumed session's first generation, so that resuming a budget-stopped
-        run with the same budget stops at once instead of overrunning it by a generation.
-        """
-        if self.budget_s is None or not row or row["elapsed_s"] + _next_wall_s(row) <= self.budget_s:
-            return False
-        if self.stopped_at is None:
-            self.stopped_at = int(row["generation"])
-        return True
-
-
-def _next_wall_s(row: dict) -> float:
-    """The next generation's expected seconds (``next_wall_s``; the last generation's for a bare history row)."""
-    return float(row.get("next_wall_s", row["wall_s"]))
+        return False

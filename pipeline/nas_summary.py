@@ -26,11 +26,23 @@ def summary_lines(result: SearchResult, run_dir: Path, max_rows: int = 12) -> li
         f"reused, {result.n_replayed} taken from the journal) in {result.wall_s:.0f} s; "
         f"hypervolume {_fmt(last.get('hypervolume', float('nan')))} (reference {last.get('hv_reference', '')})"
     )
-    if not result.completed and result.history:
+    cut = result.partial_generation
+    if cut is not None:
+        lines.append(
+            f"stopped by the time budget (nas.max_minutes) in generation {cut['generation']}: {cut['finished']} of its "
+            f"{cut['proposed']} candidates recorded (journaled, on the front), the trainings in flight were stopped; "
+            "--resume with a larger --max-minutes continues that generation"
+        )
+    elif not result.completed and result.history:
         lines.append(
             f"stopped by a time budget after generation {result.history[-1]['generation']} (nas.max_minutes, or "
             "--mode full's whole-run budget): the outputs are those of a run with that many generations; continue "
             "with --resume and a larger --max-minutes"
+        )
+    elif not result.completed:
+        lines.append(
+            "stopped by the time budget (nas.max_minutes) before generation 0: it was spent already; continue with "
+            "--resume and a larger --max-minutes"
         )
     record = read_search_data(run_dir)
     if record is not None:

@@ -105,6 +105,27 @@ class UnitInfo:
         return self.folded_params + INT8_BIAS_EXTRA_BYTES * self.bias_channels
 
     @property
+    def activations(self) -> int:
+        """Elements of the feature maps the unit writes per example: what its training moves through memory.
+
+        Its output, plus the inner maps of ``ds`` (the depthwise output) and ``ir`` (the expansion's
+        output at the input resolution, then the depthwise output); in 1D, the convolution's map
+        before its max-pool. The head's vectors are left out. Proxy training time follows this
+        more closely than MACs (``benchmarks/bench_dispatch.py``).
+        """
+        if self.kind == "head":
+            return 0
+        (cin, *in_sp), cout = self.in_shape, self.out_shape[0]
+        out_area = prod(conv_out(n, k, self.stride) for n, k in zip(in_sp, self.kernel, strict=True))  # before a pool
+        if self.kind == "ds":
+            return out_area * (cin + cout)
+        if self.kind == "ir":
+            hidden = cin * self.expansion
+            expand = prod(in_sp) * hidden if self.expansion != 1 else 0
+            return expand + out_area * (hidden + cout)
+        return out_area * cout
+
+    @property
     def key(self) -> str:
         """Filename-safe string of everything that shapes the module: equal keys, identical modules.
 

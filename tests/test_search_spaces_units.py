@@ -57,6 +57,27 @@ def test_unit_macs_sum_to_the_fvcore_count(name):
         assert analytic == round(profile(spec, N_CLASSES, shape).macs_m * 1e6)
 
 
+@pytest.mark.parametrize("name", list_search_spaces())
+def test_unit_activations_count_the_maps_its_convolutions_write(name):
+    from search_spaces.blocks import SqueezeExcite
+
+    shape = INPUT_SHAPES[create_search_space(name).input_kind]
+    for spec in _specs(name)[:4]:
+        for unit in trace(spec, N_CLASSES, shape)[:-1]:  # the head writes vectors: left out
+            module, written = build_unit(unit).eval(), []
+            squeeze = {id(m) for se in module.modules() if isinstance(se, SqueezeExcite) for m in se.modules()}
+            hooks = [
+                m.register_forward_hook(lambda _m, _i, out, seen=written: seen.append(out.numel()))
+                for m in module.modules()
+                if isinstance(m, torch.nn.Conv1d | torch.nn.Conv2d) and id(m) not in squeeze
+            ]
+            with torch.no_grad():
+                module(torch.zeros(1, *unit.in_shape))
+            for hook in hooks:
+                hook.remove()
+            assert unit.activations == sum(written), unit
+
+
 def test_residual_rule():
     space = create_search_space("mel2d")
     spec = space.parse("c16k3s1-ds16k3s1-ds32k3s1-ir32k3s2e4r2-c32k3s1-h0d0")
