@@ -119,8 +119,8 @@ SHARED_FLAGS: tuple[Flag, ...] = (
          kwargs={"type": int}, group="search"),
     Flag("--strategy", "search strategy (random: the baseline)", ("nas.strategy",),
          kwargs={"choices": ("nsga2", "random")}, group="search"),
-    Flag("--variation", "crossover + mutation of the search (sbx, step: ordinal-aware; uniform: the first "
-         "engine's)", ("nas.search.variation",), kwargs={"choices": tuple(VARIATIONS)}, group="search"),
+    Flag("--variation", "crossover + mutation of the search (uniform, the default: measured best on FSDD; sbx, "
+         "step: ordinal-aware)", ("nas.search.variation",), kwargs={"choices": tuple(VARIATIONS)}, group="search"),
     Flag("--objectives", "objectives, e.g. accuracy,latency_ms,size_kb", ("nas.objectives",),
          kwargs={"metavar": "A,B"}, convert=comma_list, group="search"),
     Flag("--latency", "latency from device tables or timed here", ("nas.latency_source",),

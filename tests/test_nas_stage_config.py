@@ -25,7 +25,10 @@ def test_every_engine_setting_but_the_stage_set_ones_is_a_nas_search_key() -> No
     engine = {f.name for f in dataclasses.fields(SearchConfig)}
     nested = {f.name for f in dataclasses.fields(SearchSettings)}
     assert nested == engine - set(STAGE_SET_FIELDS) and {"variation", "cx_prob", "mut_indpb", "sbx_eta"} <= nested
-    assert PipelineConfig().nas.search == SearchSettings()  # the engine's defaults
+    assert PipelineConfig().nas.search == SearchSettings()
+    defaults = SearchConfig()  # the engine's defaults, but the audio search's own (measured on FSDD)
+    assert SearchSettings().variation == "uniform" != defaults.variation
+    assert all(getattr(SearchSettings(), n) == getattr(defaults, n) for n in nested if n != "variation")
 
 
 def test_nas_search_from_a_file_reaches_the_engine_with_the_stage_fields(tmp_path) -> None:
