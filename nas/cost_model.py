@@ -18,6 +18,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from scipy.stats import theilslopes
+
 MIN_POINTS = 3  # trained candidates needed before a fit is trusted
 MAX_POINTS = 300  # the most recent ones a fit uses (the pairwise slopes grow with the square)
 UPPER_QUANTILE = 0.8  # the predictions are scaled to this quantile of measured / predicted (the safe side)
@@ -67,8 +69,8 @@ class CostModel:
         pairs = pairs[-MAX_POINTS:]
         if len(pairs) < MIN_POINTS:
             return None
-        slopes = [(s2 - s1) / (c2 - c1) for i, (c1, s1) in enumerate(pairs) for c2, s2 in pairs[i + 1 :] if c2 != c1]
-        slope = max(0.0, statistics.median(slopes)) if slopes else 0.0
+        costs_x, seconds_y = [c for c, _ in pairs], [s for _, s in pairs]
+        slope = max(0.0, float(theilslopes(seconds_y, costs_x).slope)) if len(set(costs_x)) > 1 else 0.0
         intercept = max(0.0, statistics.median(s - slope * c for c, s in pairs))
         fitted = [(s, intercept + slope * c) for c, s in pairs]
         ratios = sorted(s / f for s, f in fitted if f > 0)

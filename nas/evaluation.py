@@ -186,11 +186,9 @@ class Evaluator:
             if key in seen or key in self.cache or key in queued:
                 continue
             queued.add(key)
-            cheap, _ = self._cheap(key, self.problem.canonical(genome))
-            if sum(cheap_violations(cheap, self.problem.constraints).values()) > 0:
-                continue
-            value = cheap.get(metric)
-            costs.append(_number(value))
+            canonical = self.problem.canonical(genome)
+            if self.memo.passes(key, canonical):  # one the precheck rejects is never trained
+                costs.append(_number(self._cheap(key, canonical)[0].get(metric)))
         if not costs:
             return 0.0
         costs.sort(key=lambda c: c if math.isfinite(c) else -math.inf, reverse=True)
@@ -258,10 +256,8 @@ class Evaluator:
             return tasks
 
         def cost(task: _Task) -> float:
-            value = task.cheap.get(metric)
-            if not isinstance(value, int | float) or math.isnan(value):
-                return math.inf
-            return float(value)
+            value = _number(task.cheap.get(metric))
+            return math.inf if math.isnan(value) else value
 
         order = sorted(tasks, key=cost, reverse=True)
         left_s, rung = self._left_s(), tasks[0].rung if tasks else None
